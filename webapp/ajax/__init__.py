@@ -1,0 +1,9 @@
+"""Blueprint `ajax`: HTML fragments for HTMX, never full pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("ajax", __name__, url_prefix="/ajax")
+
+from webapp.ajax import context  # noqa: E402,F401

@@ -1,0 +1,9 @@
+"""Blueprint `api`: the public JSON API v1."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from webapp.api import health  # noqa: E402,F401

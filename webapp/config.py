@@ -1,0 +1,64 @@
+"""Default configuration of Atlas Énergie 74."""
+
+from __future__ import annotations
+
+import os
+
+#: Environment variables read on top of the defaults and the instance folder.
+ENV_KEYS = (
+    "MOUNT_PATH",
+    "INITIAL_DATA_PATH",
+    "SECRET_KEY",
+    "REFRESH_TOKEN",
+    "ADEME_API_URL",
+    "ENEDIS_API_URL",
+    "ENEDIS_ODS_URL",
+    "DATAGOUV_API_URL",
+    "COMMUNES_URL",
+    "APP_ENV",
+    "LOG_LEVEL",
+    "TRAIN_IF_MISSING",
+    "RATELIMIT_API",
+    "RATELIMIT_AJAX",
+)
+
+DEFAULTS = {
+    # Where refreshed data, the manifest and the models live (as in the original app).
+    "MOUNT_PATH": "/volume",
+    # Folder of the initial datasets; None means webapp/datasets.
+    "INITIAL_DATA_PATH": None,
+    "SECRET_KEY": None,
+    "REFRESH_TOKEN": None,
+    "APP_ENV": "development",
+    "LOG_LEVEL": "INFO",
+    "ADEME_API_URL": "https://data.ademe.fr/data-fair/api/v1/datasets",
+    "ENEDIS_API_URL": "https://opendata.enedis.fr/data-fair/api/v1/datasets",
+    "ENEDIS_ODS_URL": "https://data.enedis.fr/api/explore/v2.1/catalog/datasets",
+    "DATAGOUV_API_URL": "https://www.data.gouv.fr/api/1",
+    "COMMUNES_URL": (
+        "https://static.data.gouv.fr/resources/"
+        "communes-et-villes-de-france-en-csv-excel-json-parquet-et-feather/"
+        "20250221-162232/communes-france-2025.csv"
+    ),
+    # Seconds between two cheap checks of the manifest for data refreshed elsewhere.
+    "DATA_RELOAD_CHECK_SECONDS": 1.0,
+    "TRAIN_IF_MISSING": False,
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "JSON_SORT_KEYS": False,
+}
+
+#: Keys whose environment value is a boolean.
+BOOL_KEYS = {"TRAIN_IF_MISSING"}
+
+
+def from_environment(environ: os._Environ | dict | None = None) -> dict:
+    """Return the configuration values found in the environment."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for key in ENV_KEYS:
+        if key in environ and environ[key] != "":
+            value = environ[key]
+            if key in BOOL_KEYS:
+                value = value.strip().lower() in {"1", "true", "yes", "on"}
+            values[key] = value
+    return values
