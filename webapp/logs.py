@@ -1,34 +1,30 @@
-"""Logging set-up: one stdout handler, configured once per process."""
+"""Logging set-up: one stdout handler on the root logger, added once."""
 
 from __future__ import annotations
 
-import logging.config
+import logging
+import sys
 
 FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 
-_configured = False
+
+class _StdoutHandler(logging.StreamHandler):
+    """The app's own stdout handler, recognisable so it is added only once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Follow sys.stdout when it is replaced (test capture, reloaders).
+        self.stream = sys.stdout
+        super().emit(record)
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Send every log record to stdout in one format, once per process."""
-    global _configured
-    if _configured:
+    """Send log records to stdout in one format; other handlers are kept."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    if any(isinstance(h, _StdoutHandler) for h in root.handlers):
         return
 
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {"default": {"format": FORMAT}},
-            "handlers": {
-                "stdout": {
-                    "class": "logging.StreamHandler",
-                    "stream": "ext://sys.stdout",
-                    "formatter": "default",
-                }
-            },
-            "root": {"level": level, "handlers": ["stdout"]},
-            "loggers": {"werkzeug": {"level": "WARNING"}},
-        }
-    )
-    _configured = True
+    handler = _StdoutHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root.addHandler(handler)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

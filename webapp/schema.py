@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import numpy as np
 import pandas as pd
 
 #: Bumped when the stored schema changes in a way readers must know about.
@@ -143,7 +142,6 @@ ENEDIS_COMMUNES_COLUMNS = (
 COMMUNES_REQUIRED = (
     "code_insee",
     "nom_standard",
-    "dep_code",
     "latitude_centre",
     "longitude_centre",
 )
@@ -362,8 +360,5 @@ def year_from(series: pd.Series) -> pd.Series:
 
 def add_missing(frame: pd.DataFrame, columns) -> pd.DataFrame:
     """Add the absent columns of `columns` as empty values, in that order first."""
-    for column in columns:
-        if column not in frame.columns:
-            frame[column] = np.nan
     extra = [c for c in frame.columns if c not in columns]
-    return frame[list(columns) + extra]
+    return frame.reindex(columns=list(columns) + extra)

@@ -100,9 +100,9 @@ def _is_gzip(path: Path) -> bool:
 
 def read_raw(path: Path, string_columns: Callable[[str], bool]) -> pd.DataFrame:
     """Read a CSV (plain or gzip, ',' or ';') keeping code columns as text."""
-    sep = sniff_separator(path)
-    compression = "gzip" if _is_gzip(path) else None
     try:
+        sep = sniff_separator(path)
+        compression = "gzip" if _is_gzip(path) else None
         header = pd.read_csv(
             path, sep=sep, nrows=0, compression=compression, encoding="utf-8-sig"
         )
@@ -369,6 +369,14 @@ def normalise_communes(
         if column in frame.columns:
             # 0.0 marks a missing altitude in this table.
             frame[column] = frame[column].mask(frame[column] == 0)
+    if "dep_code" not in frame.columns:
+        # Overseas départements have three-digit codes (971…976).
+        overseas = frame["code_insee"].str.startswith("97").fillna(False)
+        frame["dep_code"] = (
+            frame["code_insee"]
+            .str.slice(0, 2)
+            .mask(overseas, frame["code_insee"].str.slice(0, 3))
+        )
 
     frame = rejections.drop(frame, frame["code_insee"].isna(), "missing code_insee")
     frame = rejections.drop(
@@ -560,6 +568,16 @@ def atomic_write_bytes(path: Path, writer: Callable[[Any], None]) -> None:
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy a file atomically (the target is either old or complete)."""
+
+    def writer(handle):
+        with open(source, "rb") as original:
+            shutil.copyfileobj(original, handle)
+
+    atomic_write_bytes(target, writer)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -765,9 +783,7 @@ class DataStore:
         target = self.quarantine_dir / f"{corrupt.name}.{stamp}"
         try:
             os.replace(corrupt, target)
-            atomic_write_bytes(
-                corrupt, lambda handle: shutil.copyfileobj(open(backup, "rb"), handle)
-            )
+            atomic_copy(backup, corrupt)
             logger.warning(
                 "%s was corrupt: moved to %s, previous version restored from %s",
                 corrupt.name,
@@ -865,10 +881,7 @@ class DataStore:
             if target.exists():
                 self.backup_dir.mkdir(parents=True, exist_ok=True)
                 backup = self.backup_dir / spec.volume
-                atomic_write_bytes(
-                    backup,
-                    lambda handle: shutil.copyfileobj(open(target, "rb"), handle),
-                )
+                atomic_copy(target, backup)
             write_frame_csv(target, frame)
             entry = {
                 "updated_at": now_iso(),

@@ -86,6 +86,7 @@ def init_app(app) -> None:
     app.add_url_rule(
         "/static/vendor/plotly-<version>.min.js", "plotly_js", serve_plotly_js
     )
+    app.add_url_rule("/favicon.ico", "favicon", favicon)
     app.after_request(compress_response)
 
     @app.context_processor
@@ -95,3 +96,10 @@ def init_app(app) -> None:
 
 #: The vendored htmx file is webapp/static/vendor/htmx-<version>.min.js.
 HTMX_VERSION = "2.0.11"
+
+
+def favicon():
+    """Serve the icon at the path browsers ask for by default."""
+    from flask import current_app
+
+    return current_app.send_static_file("favicon.svg")
