@@ -1,0 +1,1224 @@
+"""Deterministic generator of the synthetic demo DPE and Enedis datasets of dept 74.
+
+The rows are invented, but they sit in the real communes of Haute-Savoie
+(`webapp/datasets/communes-74.csv`) and their magnitudes are calibrated on real
+aggregates of 202,829 existing DPEs of the department
+(`../shared/datasets/raw/derived_74_benchmarks/`, read while tuning, never shipped).
+Labels come from `webapp.rules`. Regenerate the shipped files with::
+
+    .venv/bin/python -m webapp.demo
+
+Every random draw goes through one seeded `numpy.random.Generator`, and the gzip
+files are written with ``mtime=0``, so the same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import math
+import time
+import unicodedata
+import zlib
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from webapp import rules
+
+logger = logging.getLogger(__name__)
+
+DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
+COMMUNES_PATH = DATASETS_DIR / "communes-74.csv"
+DPE_PATH = DATASETS_DIR / "dpe-74.csv.gz"
+ENEDIS_PATH = DATASETS_DIR / "enedis-74.csv.gz"
+
+#: Default seed (the department number) and last day covered by the demo data.
+SEED = 74
+REFERENCE_DATE = date(2026, 10, 31)
+#: First day of the DPE 2021 method.
+FIRST_DPE_DATE = date(2021, 7, 1)
+#: Default number of DPE rows.
+N_DPE = 25_000
+
+#: Columns of the demo DPE table, in order (ADEME `dpe03existant` keys + `source`).
+DPE_COLUMNS: tuple[str, ...] = (
+    "numero_dpe",
+    "numero_dpe_remplace",
+    "date_etablissement_dpe",
+    "date_reception_dpe",
+    "date_derniere_modification_dpe",
+    "etiquette_dpe",
+    "etiquette_ges",
+    "conso_5_usages_par_m2_ep",
+    "conso_5_usages_par_m2_ef",
+    "conso_5_usages_ep",
+    "conso_5_usages_ef",
+    "emission_ges_5_usages_par_m2",
+    "emission_ges_5_usages",
+    "cout_total_5_usages",
+    "cout_chauffage",
+    "surface_habitable_logement",
+    "annee_construction",
+    "type_batiment",
+    "periode_construction",
+    "type_energie_principale_chauffage",
+    "type_generateur_chauffage_principal",
+    "type_installation_chauffage",
+    "qualite_isolation_enveloppe",
+    "qualite_isolation_murs",
+    "qualite_isolation_menuiseries",
+    "qualite_isolation_plancher_bas",
+    "logement_traversant",
+    "protection_solaire_exterieure",
+    "zone_climatique",
+    "classe_altitude",
+    "adresse_ban",
+    "numero_voie_ban",
+    "nom_rue_ban",
+    "nom_commune_ban",
+    "code_postal_ban",
+    "code_insee_ban",
+    "code_departement_ban",
+    "identifiant_ban",
+    "coordonnee_cartographique_x_ban",
+    "coordonnee_cartographique_y_ban",
+    "_geopoint",
+    "source",
+)
+
+#: Columns of the demo Enedis table (legacy Opendatasoft keys, in the real order).
+ENEDIS_COLUMNS: tuple[str, ...] = (
+    "annee",
+    "code_iris",
+    "nom_iris",
+    "numero_de_voie",
+    "indice_de_repetition",
+    "type_de_voie",
+    "libelle_de_voie",
+    "code_commune",
+    "nom_commune",
+    "segment_de_client",
+    "nombre_de_logements",
+    "consommation_annuelle_totale_de_l_adresse_mwh",
+    "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh",
+    "consommation_annuelle_moyenne_de_la_commune_mwh",
+    "adresse",
+    "code_epci",
+    "code_departement",
+    "code_region",
+    "tri_des_adresses",
+)
+
+# -- Altitude bands --------------------------------------------------------------
+
+#: Lower edges of the altitude bands used by the real benchmarks (metres).
+BAND_EDGES = (0, 600, 1200, 1800, 2500)
+BAND_NAMES = ("0-600", "600-1200", "1200-1800", "1800-2500")
+#: Real medians of conso_5_usages_par_m2_ep per band (stats_boxplot.csv).
+BENCHMARK_MEDIAN_EP = (176.0, 191.0, 286.0, 278.0)
+#: Real shares of F/G per band (stats_dpe_altitude.csv).
+BENCHMARK_PASSOIRE = (0.111, 0.162, 0.269, 0.240)
+#: Real DPE counts per band (stats_boxplot.csv), used to weight communes.
+BENCHMARK_COUNTS = (124_595, 45_659, 25_799, 6_776)
+
+#: Mean EP per period group and band (tableau_periode_altitude.csv).
+PERIOD_GROUP_MEAN_EP = {
+    "avant 1975": (276.2, 315.1, 364.6, 355.3),
+    "1975-2000": (211.3, 244.7, 324.5, 305.7),
+    "2001-2012": (173.3, 194.2, 243.7, 238.9),
+    "après 2012": (108.8, 120.7, 150.1, 140.8),
+}
+#: Mean EP of all DPEs per band (stats_boxplot.csv), to turn the above into ratios.
+BAND_MEAN_EP = (196.9, 217.9, 294.9, 294.4)
+
+#: Mean EP per heating energy and band (stats_chauffage_altitude.csv).
+HEATING_MEAN_EP = {
+    "Électricité": (228.1, 251.2, 332.9, 334.2),
+    "Gaz naturel": (169.2, 145.2, 174.3, 224.5),
+    "Fioul domestique": (329.1, 323.3, 353.9, 375.5),
+    "Bois": (228.9, 268.8, 292.5, 290.2),
+}
+#: Heating shares per band: real counts of the four benchmark energies
+#: (stats_chauffage_altitude.csv); the rest of each band's DPEs is split between
+#: district heating and LPG (assumption: the benchmark leaves them out).
+HEATING_COUNTS = {
+    "Électricité": (40_284, 21_131, 15_165, 3_537),
+    "Gaz naturel": (60_896, 14_425, 4_376, 1_990),
+    "Fioul domestique": (5_270, 4_124, 3_446, 604),
+    "Bois": (2_257, 2_356, 1_155, 266),
+}
+OTHER_HEATING_SPLIT = {"Réseau de Chauffage urbain": 0.65, "GPL": 0.35}
+#: EP ratio to the band mean assumed for energies without a real benchmark.
+OTHER_HEATING_RATIO = {"Réseau de Chauffage urbain": 0.85, "GPL": 1.15}
+
+#: Calibration of the synthetic model, tuned once so that a 25,000-row run meets
+#: BENCHMARK_MEDIAN_EP and roughly BENCHMARK_PASSOIRE: a per-band EP multiplier and
+#: the per-band spread (log-normal sigma) of the unexplained part.
+BAND_EP_CALIBRATION = (0.929, 0.939, 1.040, 0.945)
+BAND_NOISE_SIGMA = (0.326, 0.374, 0.280, 0.270)
+
+#: More DPEs per inhabitant in resorts (second homes): band weights that bring the
+#: population-weighted commune draw to the real band counts of the benchmarks.
+BAND_COMMUNE_WEIGHT = (1.04, 0.74, 1.40, 1.70)
+
+# -- Energy carriers (documented in webapp/datasets/README.md) -------------------
+
+#: kgCO2eq per kWh of final energy (3CL order of magnitude; one value per carrier).
+EMISSION_FACTORS = {
+    "Électricité": 0.079,
+    "Gaz naturel": 0.227,
+    "Fioul domestique": 0.324,
+    "Bois – Bûches": 0.030,
+    "Bois – Granulés (pellets) ou briquettes": 0.030,
+    "Réseau de Chauffage urbain": 0.100,
+    "GPL": 0.272,
+}
+#: Energy price in EUR per kWh of final energy, consumption only (no subscription),
+#: orders of magnitude of French household prices in 2024.
+PRICES_EUR_PER_KWH = {
+    "Électricité": 0.2516,
+    "Gaz naturel": 0.110,
+    "Fioul domestique": 0.120,
+    "Bois – Bûches": 0.070,
+    "Bois – Granulés (pellets) ou briquettes": 0.085,
+    "Réseau de Chauffage urbain": 0.100,
+    "GPL": 0.190,
+}
+#: Heating generators per energy, least efficient first.
+GENERATORS = {
+    "Électricité": (
+        "Convecteur électrique NFC, NF** et NF***",
+        "Panneau rayonnant électrique NFC, NF** et NF***",
+        "Radiateur électrique à accumulation",
+        "PAC air/air",
+        "PAC air/eau",
+    ),
+    "Gaz naturel": (
+        "Chaudière gaz standard",
+        "Chaudière gaz basse température",
+        "Chaudière gaz à condensation",
+    ),
+    "Fioul domestique": ("Chaudière fioul standard", "Chaudière fioul à condensation"),
+    "Bois – Bûches": ("Poêle à bois (bûche)", "Chaudière bois bûche"),
+    "Bois – Granulés (pellets) ou briquettes": (
+        "Poêle à granulés",
+        "Chaudière granulés",
+    ),
+    "Réseau de Chauffage urbain": ("Réseau de chaleur",),
+    "GPL": ("Chaudière GPL standard", "Chaudière GPL à condensation"),
+}
+
+# -- Buildings -------------------------------------------------------------------
+
+#: ADEME construction periods with the years they cover (existing dwellings).
+PERIODS = (
+    ("avant 1948", 1850, 1947),
+    ("1948-1974", 1948, 1974),
+    ("1975-1977", 1975, 1977),
+    ("1978-1982", 1978, 1982),
+    ("1983-1988", 1983, 1988),
+    ("1989-2000", 1989, 2000),
+    ("2001-2005", 2001, 2005),
+    ("2006-2012", 2006, 2012),
+    ("2013-2021", 2013, 2021),
+)
+PERIOD_AFTER_2021 = "après 2021"
+#: Period weights of existing dwellings; resorts were mostly built 1960-1990.
+PERIOD_WEIGHTS_LOW = (0.13, 0.22, 0.06, 0.08, 0.08, 0.17, 0.08, 0.11, 0.07)
+PERIOD_WEIGHTS_HIGH = (0.06, 0.24, 0.10, 0.14, 0.12, 0.15, 0.06, 0.08, 0.05)
+PERIOD_GROUP = {
+    "avant 1948": "avant 1975",
+    "1948-1974": "avant 1975",
+    "1975-1977": "1975-2000",
+    "1978-1982": "1975-2000",
+    "1983-1988": "1975-2000",
+    "1989-2000": "1975-2000",
+    "2001-2005": "2001-2012",
+    "2006-2012": "2001-2012",
+    "2013-2021": "après 2012",
+}
+#: Mean envelope score per period (higher is better insulated).
+PERIOD_ENVELOPE = {
+    "avant 1948": -0.9,
+    "1948-1974": -0.8,
+    "1975-1977": -0.5,
+    "1978-1982": -0.3,
+    "1983-1988": -0.1,
+    "1989-2000": 0.1,
+    "2001-2005": 0.4,
+    "2006-2012": 0.7,
+    "2013-2021": 1.2,
+}
+QUALITIES = ("insuffisante", "moyenne", "bonne", "très bonne")
+#: Envelope-score cut points between the four qualities.
+QUALITY_CUTS = (-0.6, 0.3, 1.1)
+#: EP elasticity to the envelope score around its period mean.
+ENVELOPE_EFFECT = 0.22
+#: Share of missing values in each insulation column, as in real extracts.
+QUALITY_MISSING = 0.03
+
+STREET_TYPES = (
+    ("Rue", 0.35, ("RUE", "RUE")),
+    ("Chemin", 0.18, ("CHE", "CHEMIN")),
+    ("Route", 0.15, ("RTE", "ROUTE")),
+    ("Impasse", 0.10, ("IMP", "IMPASSE")),
+    ("Avenue", 0.09, ("AV", "AVENUE")),
+    ("Allée", 0.06, ("ALL", "ALLEE")),
+    ("Place", 0.04, ("PL", "PLACE")),
+    ("Montée", 0.03, ("MTE", "MONTEE")),
+)
+#: Share of Enedis street types written abbreviated (the real file mixes both).
+ENEDIS_ABBREVIATED_SHARE = 0.6
+STREET_NAMES = (
+    "des Alpes",
+    "du Lac",
+    "de la Mairie",
+    "du Mont-Blanc",
+    "des Écoles",
+    "de l'Église",
+    "du Stade",
+    "des Vergers",
+    "de la Gare",
+    "du Moulin",
+    "des Prés",
+    "des Tilleuls",
+    "des Fleurs",
+    "du Château",
+    "de la Fontaine",
+    "des Jardins",
+    "du Marché",
+    "de la Poste",
+    "du Pont",
+    "des Sorbiers",
+    "des Érables",
+    "des Chalets",
+    "du Salève",
+    "des Aravis",
+    "du Semnoz",
+    "de la Tournette",
+    "de Genève",
+    "de la Plage",
+    "du Bourg",
+    "des Crêts",
+    "des Granges",
+    "de la Forêt",
+    "des Noyers",
+    "des Cerisiers",
+    "du Belvédère",
+    "du Col",
+    "des Marais",
+    "des Pêcheurs",
+    "de la Chapelle",
+    "du Lavoir",
+    "des Rochers",
+    "du Clos",
+    "de Savoie",
+    "du Léman",
+    "des Glières",
+    "Jean Moulin",
+    "Victor Hugo",
+    "du Général de Gaulle",
+    "de la Libération",
+    "du 8 Mai 1945",
+    "Louis Pasteur",
+    "des Sapins",
+    "de la Scierie",
+    "des Mélèzes",
+    "des Gentianes",
+    "des Edelweiss",
+    "des Myrtilles",
+    "du Verger",
+    "des Bleuets",
+    "de la Croix",
+)
+#: Extra street names used only for Enedis addresses that match no DPE street.
+ENEDIS_ONLY_STREET_NAMES = (
+    "des Primevères",
+    "des Coquelicots",
+    "du Torrent",
+    "des Alpages",
+    "du Replat",
+)
+IRIS_NAMES = ("Centre", "Nord", "Sud", "Est", "Ouest", "Gare", "Plaine", "Coteaux")
+#: Mean number of DPEs per collective building address.
+DPE_PER_BUILDING = 3.5
+
+# -- Enedis ----------------------------------------------------------------------
+
+ENEDIS_YEARS = tuple(range(2018, 2025))
+#: Year factor on electricity use (synthetic: mild 2020, cold 2021, 2022-23
+#: sobriety), applied to every address and commune.
+ENEDIS_YEAR_FACTOR = {
+    2018: 1.00,
+    2019: 1.00,
+    2020: 0.97,
+    2021: 1.04,
+    2022: 0.93,
+    2023: 0.92,
+    2024: 0.94,
+}
+#: Addresses per 25,000 DPE rows, and the split matched / street only / unmatched.
+ENEDIS_ADDRESSES_PER_25K = 650
+ENEDIS_MATCH_SHARE = (0.72, 0.20, 0.08)
+#: Share of address-years dropped to mimic gaps in the real series.
+ENEDIS_GAP_SHARE = 0.04
+#: Minimum number of dwellings for an address to be published by Enedis.
+ENEDIS_MIN_DWELLINGS = 10
+
+
+# -- Lambert-93 ------------------------------------------------------------------
+
+_GRS80_A = 6_378_137.0
+_GRS80_F = 1 / 298.257222101
+_GRS80_E = math.sqrt(2 * _GRS80_F - _GRS80_F**2)
+_L93_PHI1 = math.radians(44.0)
+_L93_PHI2 = math.radians(49.0)
+_L93_PHI0 = math.radians(46.5)
+_L93_LAMBDA0 = math.radians(3.0)
+_L93_X0 = 700_000.0
+_L93_Y0 = 6_600_000.0
+
+
+def _lcc_m(phi: np.ndarray | float) -> np.ndarray | float:
+    """Return the ellipsoid parallel radius factor m(phi)."""
+    return np.cos(phi) / np.sqrt(1 - (_GRS80_E * np.sin(phi)) ** 2)
+
+
+def _lcc_t(phi: np.ndarray | float) -> np.ndarray | float:
+    """Return the conformal latitude function t(phi)."""
+    e_sin = _GRS80_E * np.sin(phi)
+    return np.tan(np.pi / 4 - phi / 2) / ((1 - e_sin) / (1 + e_sin)) ** (_GRS80_E / 2)
+
+
+_L93_N = (np.log(_lcc_m(_L93_PHI1)) - np.log(_lcc_m(_L93_PHI2))) / (
+    np.log(_lcc_t(_L93_PHI1)) - np.log(_lcc_t(_L93_PHI2))
+)
+_L93_F = _lcc_m(_L93_PHI1) / (_L93_N * _lcc_t(_L93_PHI1) ** _L93_N)
+_L93_RHO0 = _GRS80_A * _L93_F * _lcc_t(_L93_PHI0) ** _L93_N
+
+
+def lambert93(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project WGS84/RGF93 degrees to Lambert-93 (EPSG:2154) metres."""
+    phi = np.radians(np.asarray(lat, dtype=float))
+    theta = _L93_N * (np.radians(np.asarray(lon, dtype=float)) - _L93_LAMBDA0)
+    rho = _GRS80_A * _L93_F * _lcc_t(phi) ** _L93_N
+    return _L93_X0 + rho * np.sin(theta), _L93_Y0 + _L93_RHO0 - rho * np.cos(theta)
+
+
+# -- Helpers ---------------------------------------------------------------------
+
+
+def _strip_accents(text: str) -> str:
+    """Return text without diacritics."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def enedis_libelle(street_name: str) -> str:
+    """Return a street name (without its type) as Enedis writes it."""
+    plain = _strip_accents(street_name).upper()
+    for mark in ("-", "'", "’"):
+        plain = plain.replace(mark, " ")
+    return " ".join(plain.split())
+
+
+def altitude_band(altitude: np.ndarray) -> np.ndarray:
+    """Return the benchmark band index (0..3) of altitudes in metres."""
+    return np.clip(np.searchsorted(BAND_EDGES, altitude, side="right") - 1, 0, 3)
+
+
+def prepare_communes(communes: pd.DataFrame) -> pd.DataFrame:
+    """Return the communes with a usable altitude, band and DPE weight."""
+    frame = communes.copy()
+    frame["code_insee"] = frame["code_insee"].astype(str).str.zfill(5)
+    frame["code_postal"] = frame["code_postal"].astype(str).str.zfill(5)
+    frame["epci_code"] = frame["epci_code"].astype(str).str.replace(".0", "")
+    # The communes file writes missing altitudes as 0.0.
+    altitudes = {}
+    for column in ("altitude_moyenne", "altitude_minimale", "altitude_maximale"):
+        values = frame[column].astype(float)
+        altitudes[column] = values.where(values > 0)
+    altitude = altitudes["altitude_moyenne"].fillna(
+        (altitudes["altitude_minimale"] + altitudes["altitude_maximale"]) / 2
+    )
+    missing = altitude.isna().to_numpy()
+    if missing.any():
+        # Fall back on the mean of the five nearest communes with an altitude.
+        lat = frame["latitude_centre"].to_numpy(dtype=float)
+        lon = frame["longitude_centre"].to_numpy(dtype=float)
+        known = np.flatnonzero(~missing)
+        for row in np.flatnonzero(missing):
+            distance = (lat[known] - lat[row]) ** 2 + (lon[known] - lon[row]) ** 2
+            nearest = known[np.argsort(distance)[:5]]
+            altitude.iloc[row] = altitude.iloc[nearest].mean()
+    frame["altitude"] = altitude.to_numpy(dtype=float)
+    frame["band"] = altitude_band(frame["altitude"].to_numpy())
+    frame["classe_altitude"] = [
+        rules.classe_altitude_from_altitude(a) for a in frame["altitude"]
+    ]
+    weight = frame["population"].astype(float).clip(lower=50)
+    frame["weight"] = weight * np.take(BAND_COMMUNE_WEIGHT, frame["band"])
+    return frame.reset_index(drop=True)
+
+
+def _random_dates(
+    rng: np.random.Generator, n: int, start: date, end: date, growth: float
+) -> np.ndarray:
+    """Draw n dates in [start, end] with a density rising linearly by `growth`."""
+    u = rng.random(n)
+    # Inverse CDF of the density (1 + growth * t) on [0, 1].
+    t = (np.sqrt(1 + growth * u * (2 + growth)) - 1) / growth
+    span = (end - start).days
+    days = np.floor(t * (span + 1)).clip(0, span).astype("int64")
+    return np.datetime64(start, "D") + days
+
+
+def _qualities(score: np.ndarray) -> np.ndarray:
+    """Map envelope scores to the four ADEME insulation qualities."""
+    return np.array(QUALITIES, dtype=object)[np.searchsorted(QUALITY_CUTS, score)]
+
+
+def _with_missing(
+    rng: np.random.Generator, values: np.ndarray, share: float
+) -> np.ndarray:
+    """Blank a random share of values, as real extracts have."""
+    values = values.copy()
+    values[rng.random(len(values)) < share] = None
+    return values
+
+
+def _choose(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
+    """Draw one column index per row of a (rows, options) probability matrix."""
+    cumulative = probabilities.cumsum(axis=1)
+    cumulative /= cumulative[:, -1:]
+    return (rng.random((len(probabilities), 1)) > cumulative).sum(axis=1)
+
+
+# -- Addresses -------------------------------------------------------------------
+
+
+def _commune_streets(
+    rng: np.random.Generator, population: float
+) -> tuple[list[str], np.ndarray]:
+    """Return a commune's street names and their 4-digit BAN street ids."""
+    count = int(np.clip(round(6 + math.sqrt(population) / 3), 6, 120))
+    type_names = [t[0] for t in STREET_TYPES]
+    type_weights = np.array([t[1] for t in STREET_TYPES])
+    names: list[str] = []
+    seen: set[str] = set()
+    while len(names) < count:
+        street_type = type_names[_choose(rng, type_weights[None, :])[0]]
+        name = f"{street_type} {STREET_NAMES[rng.integers(len(STREET_NAMES))]}"
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    ids = rng.choice(np.arange(1, 10_000), size=count, replace=False)
+    return names, ids
+
+
+def _addresses(
+    rng: np.random.Generator,
+    communes: pd.DataFrame,
+    commune_idx: np.ndarray,
+    is_house: np.ndarray,
+) -> pd.DataFrame:
+    """Place every DPE at an address: one per house, shared in collective buildings."""
+    parts = []
+    dpe_index = np.arange(len(commune_idx))
+    for c in np.unique(commune_idx):
+        rows = dpe_index[commune_idx == c]
+        houses = rows[is_house[rows]]
+        flats = rows[~is_house[rows]]
+        n_buildings = (
+            max(1, math.ceil(len(flats) / DPE_PER_BUILDING)) if len(flats) else 0
+        )
+        names, ids = _commune_streets(rng, float(communes.at[c, "population"]))
+        street_weight = 1 / np.arange(1, len(names) + 1) ** 0.7
+        street_weight /= street_weight.sum()
+
+        # Unique (street, number) pairs: buildings first, then houses.
+        needed = n_buildings + len(houses)
+        pairs = np.empty((0, 2), dtype=int)
+        while len(pairs) < needed:
+            extra = needed - len(pairs) + 16
+            street = rng.choice(len(names), size=extra, p=street_weight)
+            number = rng.integers(1, 160 + 4 * needed // len(names), size=extra)
+            pairs = np.unique(
+                np.concatenate([pairs, np.column_stack([street, number])]), axis=0
+            )
+        pairs = pairs[rng.permutation(len(pairs))[:needed]]
+
+        # Flats go to buildings with a probability rising with building size.
+        size = rng.lognormal(np.log(8), 0.8, n_buildings)
+        building_of_flat = (
+            rng.choice(n_buildings, size=len(flats), p=size / size.sum())
+            if len(flats)
+            else np.empty(0, dtype=int)
+        )
+        flat_mask = ~is_house[rows]
+        address_of_row = np.empty(len(rows), dtype=int)
+        address_of_row[flat_mask] = building_of_flat
+        address_of_row[~flat_mask] = n_buildings + np.arange(len(houses))
+
+        chosen = pairs[address_of_row]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "row": rows,
+                    "commune": c,
+                    "address_key": c * 1_000_000 + address_of_row,
+                    "street": np.array(names, dtype=object)[chosen[:, 0]],
+                    "street_id": ids[chosen[:, 0]],
+                    "street_rank": chosen[:, 0],
+                    "number": chosen[:, 1],
+                    "collective": address_of_row < n_buildings,
+                }
+            )
+        )
+    return pd.concat(parts).sort_values("row").reset_index(drop=True)
+
+
+# -- DPE -------------------------------------------------------------------------
+
+
+def generate_dpe(
+    communes: pd.DataFrame,
+    n: int = N_DPE,
+    seed: int = SEED,
+    reference_date: date = REFERENCE_DATE,
+    scale: float = 1.0,
+) -> pd.DataFrame:
+    """Return `n * scale` synthetic DPE rows of dept 74 with ADEME column names."""
+    n = int(round(n * scale))
+    if n < 1:
+        raise ValueError(f"n * scale must be at least 1, got {n}")
+    rng = np.random.default_rng(seed)
+    com = prepare_communes(communes)
+
+    # Commune, dwelling type and address of each DPE.
+    commune_idx = rng.choice(len(com), size=n, p=com["weight"] / com["weight"].sum())
+    density = com["densite"].to_numpy(dtype=float)[commune_idx]
+    band = com["band"].to_numpy()[commune_idx]
+    house_share = np.clip(0.62 - 0.12 * np.log10(np.maximum(density, 1)), 0.1, 0.55)
+    house_share = np.where(band >= 2, house_share * 0.5, house_share)
+    type_draw = rng.random(n)
+    type_batiment = np.where(
+        type_draw < house_share,
+        "maison",
+        np.where(type_draw > 0.985, "immeuble", "appartement"),
+    ).astype(object)
+    is_house = type_batiment == "maison"
+    addr = _addresses(rng, com, commune_idx, is_house)
+    keys, address_idx = np.unique(addr["address_key"].to_numpy(), return_inverse=True)
+    n_addr = len(keys)
+
+    # Per-address properties, shared by every DPE of a building.
+    addr_band = np.zeros(n_addr, dtype=int)
+    addr_band[address_idx] = band
+    addr_collective = np.zeros(n_addr, dtype=bool)
+    addr_collective[address_idx] = addr["collective"].to_numpy()
+    addr_new = rng.random(n_addr) < np.where(addr_collective, 0.115, 0.06)
+    period_weights = np.where(
+        (addr_band >= 2)[:, None],
+        np.array(PERIOD_WEIGHTS_HIGH)[None, :],
+        np.array(PERIOD_WEIGHTS_LOW)[None, :],
+    )
+    addr_period = _choose(rng, period_weights)
+    low = np.array([p[1] for p in PERIODS])[addr_period]
+    high = np.array([p[2] for p in PERIODS])[addr_period]
+    # Older dwellings cluster near the end of their period (few 19th-century ones).
+    addr_year = np.round(high - (high - low) * rng.random(n_addr) ** 1.6).astype(int)
+    addr_new_year = rng.integers(2020, reference_date.year + 1, n_addr)
+    addr_envelope = np.array([PERIOD_ENVELOPE[p[0]] for p in PERIODS])[addr_period]
+    addr_envelope_noise = rng.normal(0, 0.6, n_addr)
+    addr_collective_heating = addr_collective & (rng.random(n_addr) < 0.35)
+    addr_lat_jitter = rng.normal(0, 1, n_addr)
+    addr_lon_jitter = rng.normal(0, 1, n_addr)
+
+    is_new = addr_new[address_idx]
+    source = np.where(is_new, "neuf", "existant").astype(object)
+    period_idx = addr_period[address_idx]
+    periode = np.array([p[0] for p in PERIODS], dtype=object)[period_idx]
+    annee = addr_year[address_idx].astype(float)
+    new_year = addr_new_year[address_idx]
+    periode = np.where(
+        is_new,
+        np.where(new_year <= 2021, "2013-2021", PERIOD_AFTER_2021),
+        periode,
+    )
+    annee = np.where(is_new, new_year, annee).astype(float)
+
+    # Dates: existing DPEs grow over time; new-build DPEs follow their completion.
+    date_etab = _random_dates(rng, n, FIRST_DPE_DATE, reference_date, growth=1.2)
+    new_start = np.maximum(
+        (new_year - 1970).astype("datetime64[Y]").astype("datetime64[D]"),
+        np.datetime64(FIRST_DPE_DATE, "D"),
+    )
+    new_end = np.minimum(
+        (new_year - 1970 + 2).astype("datetime64[Y]").astype("datetime64[D]")
+        - np.timedelta64(1, "D"),
+        np.datetime64(reference_date, "D"),
+    )
+    new_span = (new_end - new_start).astype(int) + 1
+    new_dates = new_start + np.floor(rng.random(n) * new_span).astype(int)
+    date_etab = np.where(is_new, new_dates, date_etab)
+    last_day = np.datetime64(reference_date, "D")
+    date_reception = np.minimum(
+        date_etab + rng.choice(4, size=n, p=(0.5, 0.3, 0.15, 0.05)), last_day
+    )
+    modified = rng.random(n) < 0.2
+    date_modif = np.minimum(
+        date_reception + np.where(modified, rng.integers(1, 400, n), 0), last_day
+    )
+
+    # Surfaces: studios are common in resorts; whole-building DPEs are large.
+    flat_median = np.take((55.0, 50.0, 42.0, 38.0), band)
+    surface = np.where(
+        is_house,
+        rng.lognormal(np.log(115), 0.32, n).clip(45, 320),
+        rng.lognormal(np.log(flat_median), 0.45, n).clip(9, 160),
+    )
+    immeuble = type_batiment == "immeuble"
+    surface = np.where(immeuble, rng.uniform(400, 3000, n), surface).round(1)
+
+    # Heating energy: shared in collectively heated buildings.
+    energies = [*HEATING_COUNTS, *OTHER_HEATING_SPLIT]
+    band_totals = np.array(BENCHMARK_COUNTS, dtype=float)
+    counts = np.array([HEATING_COUNTS[e] for e in HEATING_COUNTS], dtype=float)
+    rest = band_totals - counts.sum(axis=0)
+    counts = np.vstack([counts, *[rest * s for s in OTHER_HEATING_SPLIT.values()]])
+    probabilities = (counts / counts.sum(axis=0)).T
+    row_energy = _choose(rng, probabilities[band])
+    collective_energy = np.array(
+        ["Gaz naturel", "Réseau de Chauffage urbain", "Fioul domestique", "Bois"]
+    )
+    collective_pick = _choose(rng, np.tile([0.5, 0.3, 0.15, 0.05], (n_addr, 1)))
+    addr_energy = np.array([energies.index(e) for e in collective_energy])[
+        collective_pick
+    ]
+    collective_heating = addr_collective_heating[address_idx] & ~is_house
+    energy_idx = np.where(collective_heating, addr_energy[address_idx], row_energy)
+    # New builds follow the real 74 new-build mix (ademe_dpe02neuf sample).
+    new_energy = _choose(rng, np.tile([0.40, 0.45, 0.0, 0.03, 0.08, 0.04], (n, 1)))
+    energy_idx = np.where(is_new, new_energy, energy_idx)
+    energy_group = np.array(energies, dtype=object)[energy_idx]
+    pellets = rng.random(n) < np.where(is_new, 1.0, 0.45)
+    energy = np.where(
+        energy_group == "Bois",
+        np.where(pellets, "Bois – Granulés (pellets) ou briquettes", "Bois – Bûches"),
+        energy_group,
+    )
+
+    # Envelope: period mean, building part and dwelling part.
+    envelope_mean = np.where(is_new, 2.0, addr_envelope[address_idx])
+    envelope_resid = addr_envelope_noise[address_idx] + rng.normal(0, 0.45, n)
+    envelope = envelope_mean + envelope_resid
+
+    # Primary energy per m² (factor 2.3 first), log-normal around the benchmarks.
+    group_table = np.array([PERIOD_GROUP_MEAN_EP[g] for g in PERIOD_GROUP_MEAN_EP])
+    groups = list(PERIOD_GROUP_MEAN_EP)
+    group_of_period = {p: groups.index(g) for p, g in PERIOD_GROUP.items()}
+    group_idx = (
+        pd.Series(periode).map(group_of_period).fillna(len(groups) - 1).to_numpy(int)
+    )
+    period_ratio = group_table[group_idx, band] / np.take(BAND_MEAN_EP, band)
+    heating_ratio = np.ones(n)
+    for name, means in HEATING_MEAN_EP.items():
+        mask = energy_group == name
+        heating_ratio[mask] = np.take(means, band[mask]) / np.take(
+            BAND_MEAN_EP, band[mask]
+        )
+    for name, ratio in OTHER_HEATING_RATIO.items():
+        heating_ratio[energy_group == name] = ratio
+    sigma = np.take(BAND_NOISE_SIGMA, band)
+    noise = rng.normal(0, 1, n) * sigma
+    small = np.clip((60 / np.where(immeuble, 60, surface)) ** 0.2, 0.85, 1.5)
+    type_factor = np.where(is_house, 1.05, 0.96)
+    log_ep = (
+        np.log(np.take(BAND_MEAN_EP, band))
+        + np.log(period_ratio)
+        + np.log(heating_ratio)
+        + np.log(small * type_factor)
+        + np.log(np.take(BAND_EP_CALIBRATION, band))
+        - ENVELOPE_EFFECT * envelope_resid
+        + noise
+        - 0.5 * (sigma**2 + ENVELOPE_EFFECT**2 * 0.6)
+    )
+    new_log_ep = (
+        np.log(75)
+        + np.log(np.take((1.0, 1.1, 1.3, 1.3), band))
+        + rng.normal(0, 0.25, n)
+    )
+    ep_23 = np.exp(np.where(is_new, new_log_ep, log_ep)).clip(15, 990)
+
+    # Split into final energy by carrier: electricity share of EP at factor 2.3.
+    electric_heating = energy == "Électricité"
+    electric_dhw = rng.random(n) < np.where(
+        np.isin(energy_group, ["Fioul domestique", "Bois"]), 0.5, 0.0
+    )
+    share_elec = np.where(electric_heating, 1.0, np.where(electric_dhw, 0.30, 0.10))
+    ef_elec = ep_23 * share_elec / rules.ELEC_FACTOR_BEFORE_2026
+    ef_other = ep_23 * (1 - share_elec)
+    factor = np.where(
+        date_etab >= np.datetime64(rules.ELEC_FACTOR_DATE, "D"),
+        rules.ELEC_FACTOR_2026,
+        rules.ELEC_FACTOR_BEFORE_2026,
+    )
+    ep = (ef_elec * factor + ef_other).round(1)
+    ef = (ef_elec + ef_other).round(1)
+    emission = pd.Series(energy).map(EMISSION_FACTORS).to_numpy(float)
+    price = pd.Series(energy).map(PRICES_EUR_PER_KWH).to_numpy(float)
+    ges = (ef_elec * EMISSION_FACTORS["Électricité"] + ef_other * emission).round(1)
+    cost_m2 = np.where(
+        electric_heating,
+        ef_elec * PRICES_EUR_PER_KWH["Électricité"],
+        ef_elec * PRICES_EUR_PER_KWH["Électricité"] + ef_other * price,
+    )
+    heating_share = rng.uniform(0.55, 0.8, n)
+    heating_cost_m2 = (
+        heating_share
+        * np.where(electric_heating, ef_elec, ef_other)
+        * (np.where(electric_heating, PRICES_EUR_PER_KWH["Électricité"], price))
+    )
+
+    # Heating generator: efficient systems where the envelope-adjusted EP is low.
+    efficiency = -noise / sigma + 0.5 * (envelope - envelope_mean) + 2.0 * is_new
+    generator = np.empty(n, dtype=object)
+    for name, options in GENERATORS.items():
+        mask = energy == name
+        if not mask.any():
+            continue
+        scores = efficiency[mask] + rng.normal(0, 1, mask.sum())
+        cuts = (
+            np.quantile(scores, np.linspace(0, 1, len(options) + 1)[1:-1])
+            if len(options) > 1
+            else np.array([])
+        )
+        generator[mask] = np.array(options, dtype=object)[np.searchsorted(cuts, scores)]
+
+    installation = np.where(
+        is_house,
+        "individuel",
+        np.where(collective_heating, "collectif", "individuel"),
+    ).astype(object)
+    mixed = (~is_house) & (rng.random(n) < 0.02)
+    installation[mixed] = "mixte (collectif-individuel)"
+    installation[immeuble & collective_heating] = "collectif"
+
+    # Location: commune centre, a street offset, a building offset.
+    lat0 = com["latitude_centre"].to_numpy(dtype=float)[commune_idx]
+    lon0 = com["longitude_centre"].to_numpy(dtype=float)[commune_idx]
+    spread_km = np.sqrt(com["superficie_km2"].to_numpy(dtype=float))[commune_idx] / 5
+    street_rank = addr["street_rank"].to_numpy()
+    street_angle = (street_rank * 2.399963) % (2 * np.pi)
+    street_radius = spread_km * np.sqrt((street_rank % 17) / 17)
+    jitter_km = 0.08
+    north_km = (
+        street_radius * np.sin(street_angle) + jitter_km * addr_lat_jitter[address_idx]
+    )
+    east_km = (
+        street_radius * np.cos(street_angle) + jitter_km * addr_lon_jitter[address_idx]
+    )
+    lat = lat0 + north_km / 111.2
+    lon = lon0 + east_km / (111.2 * np.cos(np.radians(lat0)))
+    x, y = lambert93(lat, lon)
+
+    # Identifiers.
+    insee = com["code_insee"].to_numpy(dtype=object)[commune_idx]
+    postal = com["code_postal"].to_numpy(dtype=object)[commune_idx]
+    commune_name = com["nom_standard"].to_numpy(dtype=object)[commune_idx]
+    number = addr["number"].to_numpy()
+    street = addr["street"].to_numpy(dtype=object)
+    street_id = addr["street_id"].to_numpy()
+    numero_dpe, replaced = _dpe_numbers(rng, date_reception, is_new)
+
+    zone = np.full(n, "H1c", dtype=object)
+    classe = com["classe_altitude"].to_numpy(dtype=object)[commune_idx]
+    etiquette = rules.etiquette_dpe_array(ep, ges, surface, zone, classe, date_etab)
+    etiquette_ges = rules.classe_ges_array(ges, surface, zone, classe, date_etab)
+
+    number_text = number.astype(str).astype(object)
+    murs = _qualities(envelope + rng.normal(0, 0.5, n))
+    menuiseries = _qualities(envelope + rng.normal(0, 0.6, n))
+    plancher = _qualities(envelope + rng.normal(0, 0.7, n))
+    frame = pd.DataFrame(
+        {
+            "numero_dpe": numero_dpe,
+            "numero_dpe_remplace": replaced,
+            "date_etablissement_dpe": _iso(date_etab),
+            "date_reception_dpe": _iso(date_reception),
+            "date_derniere_modification_dpe": _iso(date_modif),
+            "etiquette_dpe": etiquette,
+            "etiquette_ges": etiquette_ges,
+            "conso_5_usages_par_m2_ep": ep,
+            "conso_5_usages_par_m2_ef": ef,
+            "conso_5_usages_ep": (ep * surface).round(1),
+            "conso_5_usages_ef": (ef * surface).round(1),
+            "emission_ges_5_usages_par_m2": ges,
+            "emission_ges_5_usages": (ges * surface).round(1),
+            "cout_total_5_usages": (cost_m2 * surface).round(1),
+            "cout_chauffage": (heating_cost_m2 * surface).round(1),
+            "surface_habitable_logement": surface,
+            "annee_construction": annee,
+            "type_batiment": type_batiment,
+            "periode_construction": periode,
+            "type_energie_principale_chauffage": energy,
+            "type_generateur_chauffage_principal": generator,
+            "type_installation_chauffage": installation,
+            "qualite_isolation_enveloppe": _with_missing(
+                rng, _qualities(envelope), QUALITY_MISSING
+            ),
+            "qualite_isolation_murs": _with_missing(rng, murs, QUALITY_MISSING),
+            "qualite_isolation_menuiseries": _with_missing(
+                rng, menuiseries, QUALITY_MISSING
+            ),
+            "qualite_isolation_plancher_bas": _with_missing(
+                rng, plancher, QUALITY_MISSING
+            ),
+            "logement_traversant": (
+                rng.random(n) < np.where(is_house, 0.8, 0.45)
+            ).astype(float),
+            "protection_solaire_exterieure": (rng.random(n) < 0.35).astype(float),
+            "zone_climatique": zone,
+            "classe_altitude": classe,
+            "adresse_ban": number_text
+            + " "
+            + street
+            + " "
+            + postal
+            + " "
+            + commune_name,
+            "numero_voie_ban": number_text,
+            "nom_rue_ban": street,
+            "nom_commune_ban": commune_name,
+            "code_postal_ban": postal,
+            "code_insee_ban": insee,
+            "code_departement_ban": "74",
+            "identifiant_ban": insee
+            + "_"
+            + _zero_padded(street_id, 4)
+            + "_"
+            + _zero_padded(number, 5),
+            "coordonnee_cartographique_x_ban": x.round(1),
+            "coordonnee_cartographique_y_ban": y.round(1),
+            "_geopoint": np.char.mod("%.6f", lat).astype(object)
+            + ","
+            + np.char.mod("%.6f", lon).astype(object),
+            "source": source,
+        },
+        columns=list(DPE_COLUMNS),
+    )
+    order = np.lexsort((frame["numero_dpe"].to_numpy(), _iso(date_reception)))
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _zero_padded(values: np.ndarray, width: int) -> np.ndarray:
+    """Return integers as zero-padded strings (object array)."""
+    return np.char.zfill(values.astype(str), width).astype(object)
+
+
+def _iso(days: np.ndarray) -> np.ndarray:
+    """Return datetime64[D] values as ISO `YYYY-MM-DD` strings."""
+    return np.datetime_as_string(days.astype("datetime64[D]"), unit="D").astype(object)
+
+
+def _dpe_numbers(
+    rng: np.random.Generator, date_reception: np.ndarray, is_new: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return unique DPE numbers and a few replaced numbers absent from the file."""
+    n = len(date_reception)
+    years = date_reception.astype("datetime64[Y]").astype(int) + 1970
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), dtype=object)
+    digits = rng.choice(10_000_000, size=n, replace=False)
+    kind = np.where(is_new, "N", "E")
+    numbers = (
+        _zero_padded(years % 100, 2)
+        + "74"
+        + kind.astype(object)
+        + _zero_padded(digits, 7)
+        + letters[rng.integers(0, 26, n)]
+    )
+
+    # About 2 % of existing-dwelling DPEs replace an earlier one of the same year or
+    # the year before; the replaced DPE is not part of the extract.
+    replaced = np.full(n, None, dtype=object)
+    replacing = np.flatnonzero((~is_new) & (rng.random(n) < 0.02))
+    known = set(numbers)
+    for row in replacing:
+        year = max(21, years[row] % 100 - int(rng.integers(0, 2)))
+        while True:
+            letter = letters[rng.integers(0, 26)]
+            candidate = f"{year:02d}74E{int(rng.integers(0, 10_000_000)):07d}{letter}"
+            if candidate not in known:
+                known.add(candidate)
+                replaced[row] = candidate
+                break
+    return numbers, replaced
+
+
+# -- Enedis ----------------------------------------------------------------------
+
+
+def _street_parts(nom_rue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split BAN street names into their type word and the rest."""
+    types = np.array([name.split(" ", 1)[0] for name in nom_rue], dtype=object)
+    rests = np.array([name.split(" ", 1)[1] for name in nom_rue], dtype=object)
+    return types, rests
+
+
+def generate_enedis(
+    communes: pd.DataFrame, dpe: pd.DataFrame, seed: int = SEED
+) -> pd.DataFrame:
+    """Return synthetic Enedis per-address rows (>= 10 dwellings) for 2018-2024."""
+    rng = np.random.default_rng(seed + 1_000)
+    com = prepare_communes(communes).set_index("code_insee")
+
+    # Collective addresses of the DPE table, sized from their number of DPEs.
+    flats = dpe[dpe["type_batiment"].isin(["appartement", "immeuble"])]
+    flats = flats.assign(
+        electric=(flats["type_energie_principale_chauffage"] == "Électricité").astype(
+            float
+        )
+    )
+    grouped = flats.groupby("identifiant_ban", sort=True)
+    buildings = grouped.agg(
+        code_commune=("code_insee_ban", "first"),
+        numero=("numero_voie_ban", "first"),
+        nom_rue=("nom_rue_ban", "first"),
+        n_dpe=("numero_dpe", "size"),
+        annee_construction=("annee_construction", "min"),
+        electric=("electric", "mean"),
+    ).reset_index()
+    buildings["nombre_de_logements"] = np.round(
+        buildings["n_dpe"] * rng.uniform(2.5, 6.0, len(buildings))
+        + rng.integers(0, 6, len(buildings))
+    ).astype(int)
+    buildings = buildings[
+        (buildings["n_dpe"] >= 2)
+        & (buildings["nombre_de_logements"] >= ENEDIS_MIN_DWELLINGS)
+    ]
+
+    target = max(20, round(ENEDIS_ADDRESSES_PER_25K * len(dpe) / 25_000))
+    n_match = min(len(buildings), round(target * ENEDIS_MATCH_SHARE[0]))
+    n_street = round(target * ENEDIS_MATCH_SHARE[1])
+    n_none = max(1, target - n_match - n_street)
+
+    matched = buildings.iloc[
+        np.sort(rng.choice(len(buildings), size=n_match, replace=False))
+    ][
+        [
+            "code_commune",
+            "numero",
+            "nom_rue",
+            "nombre_de_logements",
+            "annee_construction",
+            "electric",
+        ]
+    ].copy()
+    matched["numero"] = matched["numero"].astype(int)
+    matched["indice_de_repetition"] = None
+    matched["match"] = "address"
+
+    # Same street as some DPE, another number; and streets no DPE uses.
+    used = set(
+        zip(
+            dpe["code_insee_ban"],
+            dpe["nom_rue_ban"],
+            dpe["numero_voie_ban"],
+            strict=True,
+        )
+    )
+    streets = flats[["code_insee_ban", "nom_rue_ban"]].drop_duplicates().to_numpy()
+    street_rows = []
+    while len(street_rows) < n_street:
+        code, rue = streets[rng.integers(len(streets))]
+        numero = int(rng.integers(1, 200))
+        if (code, rue, str(numero)) not in used:
+            used.add((code, rue, str(numero)))
+            street_rows.append((code, numero, rue, "street"))
+    communes_with_flats = np.unique(flats["code_insee_ban"].to_numpy())
+    commune_streets = set(zip(dpe["code_insee_ban"], dpe["nom_rue_ban"], strict=True))
+    none_rows = []
+    while len(none_rows) < n_none:
+        code = communes_with_flats[rng.integers(len(communes_with_flats))]
+        name = ENEDIS_ONLY_STREET_NAMES[rng.integers(len(ENEDIS_ONLY_STREET_NAMES))]
+        rue = f"Rue {name}"
+        numero = int(rng.integers(1, 120))
+        if (code, rue) not in commune_streets and (code, rue, str(numero)) not in used:
+            used.add((code, rue, str(numero)))
+            none_rows.append((code, numero, rue, "none"))
+    others = pd.DataFrame(
+        street_rows + none_rows, columns=["code_commune", "numero", "nom_rue", "match"]
+    )
+    others["nombre_de_logements"] = (
+        np.round(rng.lognormal(np.log(22), 0.6, len(others)))
+        .clip(ENEDIS_MIN_DWELLINGS, 250)
+        .astype(int)
+    )
+    others["annee_construction"] = rng.integers(1950, 2015, len(others)).astype(float)
+    others["electric"] = rng.random(len(others)) < 0.35
+    others["indice_de_repetition"] = np.where(rng.random(len(others)) < 0.1, "B", None)
+    addresses = pd.concat([matched, others], ignore_index=True)
+    addresses["electric"] = addresses["electric"].astype(float)
+
+    # Address attributes written the Enedis way.
+    types, rests = _street_parts(addresses["nom_rue"].to_numpy())
+    abbreviations = {t[0]: t[2] for t in STREET_TYPES}
+    # Each street keeps one spelling of its type, abbreviated or not.
+    abbreviated = np.array(
+        [
+            zlib.crc32(f"{code}|{rue}".encode()) % 100 < 100 * ENEDIS_ABBREVIATED_SHARE
+            for code, rue in zip(
+                addresses["code_commune"], addresses["nom_rue"], strict=True
+            )
+        ]
+    )
+    addresses["type_de_voie"] = [
+        abbreviations[t][0] if short else abbreviations[t][1]
+        for t, short in zip(types, abbreviated, strict=True)
+    ]
+    addresses["libelle_de_voie"] = [enedis_libelle(r) for r in rests]
+    altitude = com.loc[addresses["code_commune"], "altitude"].to_numpy()
+    extra_altitude = np.maximum(altitude - 400, 0)
+    base_site = np.where(addresses["electric"] >= 0.5, 5.0, 2.4) * (
+        1 + 0.00045 * extra_altitude
+    )
+    addresses["base_site"] = base_site * rng.lognormal(0, 0.18, len(addresses))
+    iris_count = np.maximum(
+        1, com.loc[addresses["code_commune"], "population"].to_numpy() // 2500
+    )
+    street_hash = np.array([sum(map(ord, r)) for r in addresses["nom_rue"]], dtype=int)
+    iris_index = np.where(iris_count > 1, street_hash % iris_count + 1, 0)
+    addresses["code_iris"] = [
+        f"{c}{100 + i if i else 0:04d}"
+        for c, i in zip(addresses["code_commune"], iris_index, strict=True)
+    ]
+    addresses["nom_iris"] = [
+        com.at[c, "nom_standard"]
+        if not i
+        else IRIS_NAMES[(i - 1) % len(IRIS_NAMES)]
+        + ("" if i <= len(IRIS_NAMES) else f" {(i - 1) // len(IRIS_NAMES) + 1}")
+        for c, i in zip(addresses["code_commune"], iris_index, strict=True)
+    ]
+    addresses = addresses.sort_values(
+        ["code_commune", "libelle_de_voie", "numero"], kind="stable"
+    ).reset_index(drop=True)
+    addresses["tri_des_adresses"] = np.arange(1, len(addresses) + 1) * 10
+
+    # One row per address and year, from the year after completion, with gaps.
+    years = np.array(ENEDIS_YEARS)
+    rows = addresses.loc[addresses.index.repeat(len(years))].reset_index(drop=True)
+    rows["annee"] = np.tile(years, len(addresses))
+    built = rows["annee_construction"].fillna(1900).to_numpy() < rows["annee"]
+    kept = built & (rng.random(len(rows)) >= ENEDIS_GAP_SHARE)
+    rows = rows[kept].reset_index(drop=True)
+    year_factor = rows["annee"].map(ENEDIS_YEAR_FACTOR).to_numpy()
+    per_site = (
+        rows["base_site"].to_numpy() * year_factor * rng.lognormal(0, 0.04, len(rows))
+    ).clip(0.8, 12)
+    total = per_site * rows["nombre_de_logements"].to_numpy()
+    rows["consommation_annuelle_totale_de_l_adresse_mwh"] = total.round(3)
+    rows["consommation_annuelle_moyenne_par_site_de_l_adresse_mwh"] = (
+        total.round(3) / rows["nombre_de_logements"]
+    ).round(3)
+
+    # Commune average over all its residential sites: one value per commune-year.
+    commune_codes = np.unique(rows["code_commune"])
+    commune_base = pd.Series(
+        (3.0 + 0.0011 * np.maximum(com.loc[commune_codes, "altitude"] - 400, 0))
+        * rng.lognormal(0, 0.08, len(commune_codes)),
+        index=commune_codes,
+    )
+    rows["consommation_annuelle_moyenne_de_la_commune_mwh"] = (
+        commune_base.loc[rows["code_commune"]].to_numpy() * year_factor
+    ).round(3)
+
+    rows["nom_commune"] = com.loc[rows["code_commune"], "nom_standard"].to_numpy()
+    rows["code_epci"] = com.loc[rows["code_commune"], "epci_code"].to_numpy()
+    rows["numero_de_voie"] = rows["numero"].astype(int)
+    rows["segment_de_client"] = "RESIDENTIEL"
+    rows["code_departement"] = "74"
+    rows["code_region"] = (
+        com.loc[rows["code_commune"], "reg_code"].astype(str).to_numpy()
+    )
+    rows["adresse"] = [
+        " ".join(str(p) for p in (num, rep, t, lib) if p)
+        for num, rep, t, lib in zip(
+            rows["numero_de_voie"],
+            rows["indice_de_repetition"],
+            rows["type_de_voie"],
+            rows["libelle_de_voie"],
+            strict=True,
+        )
+    ]
+    rows = rows.sort_values(["annee", "tri_des_adresses"], kind="stable")
+    return rows[list(ENEDIS_COLUMNS)].reset_index(drop=True)
+
+
+# -- Files -----------------------------------------------------------------------
+
+
+def load_communes(path: Path = COMMUNES_PATH) -> pd.DataFrame:
+    """Read the shipped communes reference with codes as strings."""
+    return pd.read_csv(
+        path,
+        dtype={
+            "code_insee": str,
+            "code_postal": str,
+            "codes_postaux": str,
+            "dep_code": str,
+            "reg_code": str,
+            "epci_code": str,
+        },
+    )
+
+
+def write_csv_gz(frame: pd.DataFrame, path: Path) -> int:
+    """Write a frame as reproducible gzip CSV (mtime 0) and return its byte size."""
+    data = gzip.compress(
+        frame.to_csv(index=False, lineterminator="\n").encode("utf-8"),
+        compresslevel=9,
+        mtime=0,
+    )
+    path.write_bytes(data)
+    return len(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate the demo DPE and Enedis files."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=N_DPE, help="DPE rows at scale 1")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply --n")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--out-dir", type=Path, default=DATASETS_DIR)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+    )
+
+    communes = load_communes()
+    start = time.perf_counter()
+    dpe = generate_dpe(communes, n=args.n, seed=args.seed, scale=args.scale)
+    enedis = generate_enedis(communes, dpe, seed=args.seed)
+    elapsed = time.perf_counter() - start
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    dpe_size = write_csv_gz(dpe, args.out_dir / DPE_PATH.name)
+    enedis_size = write_csv_gz(enedis, args.out_dir / ENEDIS_PATH.name)
+    logger.info(
+        "generated %d DPE and %d Enedis rows in %.2f s (%d and %d bytes) in %s",
+        len(dpe),
+        len(enedis),
+        elapsed,
+        dpe_size,
+        enedis_size,
+        args.out_dir,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
