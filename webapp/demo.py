@@ -675,7 +675,8 @@ def generate_dpe(
         date_reception + np.where(modified, rng.integers(1, 400, n), 0), last_day
     )
 
-    # Surfaces: studios are common in resorts; whole-building DPEs are large.
+    # Surfaces: studios are common in resorts; whole-building DPEs are large but kept
+    # under the store's 1,000 m² plausibility limit.
     flat_median = np.take((55.0, 50.0, 42.0, 38.0), band)
     surface = np.where(
         is_house,
@@ -683,7 +684,9 @@ def generate_dpe(
         rng.lognormal(np.log(flat_median), 0.45, n).clip(9, 160),
     )
     immeuble = type_batiment == "immeuble"
-    surface = np.where(immeuble, rng.uniform(400, 3000, n), surface).round(1)
+    surface = np.where(
+        immeuble, rng.lognormal(np.log(600), 0.35, n).clip(250, 990), surface
+    ).round(1)
 
     # Heating energy: shared in collectively heated buildings.
     energies = [*HEATING_COUNTS, *OTHER_HEATING_SPLIT]
