@@ -188,29 +188,52 @@ PRICES_EUR_PER_KWH = {
     "Réseau de Chauffage urbain": 0.100,
     "GPL": 0.190,
 }
-#: Heating generators per energy, least efficient first.
-GENERATORS = {
+#: Heating generators per energy, least efficient first, with assumed shares (no
+#: real 74 breakdown was available); the most efficient go to the lowest EP.
+GENERATORS: dict[str, tuple[tuple[str, float], ...]] = {
     "Électricité": (
-        "Convecteur électrique NFC, NF** et NF***",
-        "Panneau rayonnant électrique NFC, NF** et NF***",
-        "Radiateur électrique à accumulation",
-        "PAC air/air",
-        "PAC air/eau",
+        ("Convecteur électrique NFC, NF** et NF***", 0.40),
+        ("Panneau rayonnant électrique NFC, NF** et NF***", 0.22),
+        ("Radiateur électrique à accumulation", 0.05),
+        ("PAC air/air", 0.13),
+        ("PAC air/eau", 0.20),
     ),
     "Gaz naturel": (
-        "Chaudière gaz standard",
-        "Chaudière gaz basse température",
-        "Chaudière gaz à condensation",
+        ("Chaudière gaz standard", 0.25),
+        ("Chaudière gaz basse température", 0.25),
+        ("Chaudière gaz à condensation", 0.50),
     ),
-    "Fioul domestique": ("Chaudière fioul standard", "Chaudière fioul à condensation"),
-    "Bois – Bûches": ("Poêle à bois (bûche)", "Chaudière bois bûche"),
+    "Fioul domestique": (
+        ("Chaudière fioul standard", 0.75),
+        ("Chaudière fioul à condensation", 0.25),
+    ),
+    "Bois – Bûches": (("Poêle à bois (bûche)", 0.65), ("Chaudière bois bûche", 0.35)),
     "Bois – Granulés (pellets) ou briquettes": (
-        "Poêle à granulés",
-        "Chaudière granulés",
+        ("Poêle à granulés", 0.60),
+        ("Chaudière granulés", 0.40),
     ),
-    "Réseau de Chauffage urbain": ("Réseau de chaleur",),
-    "GPL": ("Chaudière GPL standard", "Chaudière GPL à condensation"),
+    "Réseau de Chauffage urbain": (("Réseau de chaleur", 1.0),),
+    "GPL": (("Chaudière GPL standard", 0.50), ("Chaudière GPL à condensation", 0.50)),
 }
+#: Energy of collectively heated buildings (assumed shares).
+COLLECTIVE_HEATING_SHARES = {
+    "Gaz naturel": 0.50,
+    "Réseau de Chauffage urbain": 0.30,
+    "Fioul domestique": 0.15,
+    "Bois": 0.05,
+}
+#: Heating energy of new builds, rounded from the real 74 rows of the
+#: ademe_dpe02neuf sample (gas 2,079, electricity 1,831, district heating 349, ...).
+NEW_BUILD_HEATING_SHARES = {
+    "Électricité": 0.40,
+    "Gaz naturel": 0.45,
+    "Bois": 0.03,
+    "Réseau de Chauffage urbain": 0.08,
+    "GPL": 0.04,
+}
+#: Median EP of new builds (kWh/m²/yr, RT2012/RE2020 level) and its band factors.
+NEW_BUILD_MEDIAN_EP = 75.0
+NEW_BUILD_BAND_FACTOR = (1.0, 1.1, 1.3, 1.3)
 
 # -- Buildings -------------------------------------------------------------------
 
@@ -346,6 +369,9 @@ ENEDIS_ONLY_STREET_NAMES = (
 IRIS_NAMES = ("Centre", "Nord", "Sud", "Est", "Ouest", "Gare", "Plaine", "Coteaux")
 #: Mean number of DPEs per collective building address.
 DPE_PER_BUILDING = 3.5
+#: Spread of buildings around their street position, and km per degree of latitude.
+BUILDING_JITTER_KM = 0.08
+KM_PER_DEGREE = 111.2
 
 # -- Enedis ----------------------------------------------------------------------
 
@@ -585,21 +611,10 @@ def _addresses(
 # -- DPE -------------------------------------------------------------------------
 
 
-def generate_dpe(
-    communes: pd.DataFrame,
-    n: int = N_DPE,
-    seed: int = SEED,
-    reference_date: date = REFERENCE_DATE,
-    scale: float = 1.0,
-) -> pd.DataFrame:
-    """Return `n * scale` synthetic DPE rows of dept 74 with ADEME column names."""
-    n = int(round(n * scale))
-    if n < 1:
-        raise ValueError(f"n * scale must be at least 1, got {n}")
-    rng = np.random.default_rng(seed)
-    com = prepare_communes(communes)
-
-    # Commune, dwelling type and address of each DPE.
+def _dwellings(
+    rng: np.random.Generator, com: pd.DataFrame, n: int, reference_date: date
+) -> dict[str, np.ndarray]:
+    """Draw commune, type, address and building properties of each DPE."""
     commune_idx = rng.choice(len(com), size=n, p=com["weight"] / com["weight"].sum())
     density = com["densite"].to_numpy(dtype=float)[commune_idx]
     band = com["band"].to_numpy()[commune_idx]
@@ -628,10 +643,10 @@ def generate_dpe(
         np.array(PERIOD_WEIGHTS_LOW)[None, :],
     )
     addr_period = _choose(rng, period_weights)
-    low = np.array([p[1] for p in PERIODS])[addr_period]
-    high = np.array([p[2] for p in PERIODS])[addr_period]
+    first = np.array([p[1] for p in PERIODS])[addr_period]
+    last = np.array([p[2] for p in PERIODS])[addr_period]
     # Older dwellings cluster near the end of their period (few 19th-century ones).
-    addr_year = np.round(high - (high - low) * rng.random(n_addr) ** 1.6).astype(int)
+    addr_year = np.round(last - (last - first) * rng.random(n_addr) ** 1.6)
     addr_new_year = rng.integers(2020, reference_date.year + 1, n_addr)
     addr_envelope = np.array([PERIOD_ENVELOPE[p[0]] for p in PERIODS])[addr_period]
     addr_envelope_noise = rng.normal(0, 0.6, n_addr)
@@ -639,20 +654,46 @@ def generate_dpe(
     addr_lat_jitter = rng.normal(0, 1, n_addr)
     addr_lon_jitter = rng.normal(0, 1, n_addr)
 
+    # Back to one value per DPE; new builds get a recent period and year.
     is_new = addr_new[address_idx]
-    source = np.where(is_new, "neuf", "existant").astype(object)
-    period_idx = addr_period[address_idx]
-    periode = np.array([p[0] for p in PERIODS], dtype=object)[period_idx]
-    annee = addr_year[address_idx].astype(float)
     new_year = addr_new_year[address_idx]
+    periode = np.array([p[0] for p in PERIODS], dtype=object)[addr_period]
     periode = np.where(
         is_new,
         np.where(new_year <= 2021, "2013-2021", PERIOD_AFTER_2021),
-        periode,
+        periode[address_idx],
     )
-    annee = np.where(is_new, new_year, annee).astype(float)
+    return {
+        "commune_idx": commune_idx,
+        "band": band,
+        "type_batiment": type_batiment,
+        "is_house": is_house,
+        "immeuble": type_batiment == "immeuble",
+        "street": addr["street"].to_numpy(dtype=object),
+        "street_id": addr["street_id"].to_numpy(),
+        "street_rank": addr["street_rank"].to_numpy(),
+        "number": addr["number"].to_numpy(),
+        "is_new": is_new,
+        "new_year": new_year,
+        "periode": periode,
+        "annee": np.where(is_new, new_year, addr_year[address_idx]).astype(float),
+        "envelope_mean": np.where(is_new, 2.0, addr_envelope[address_idx]),
+        "envelope_building": addr_envelope_noise[address_idx],
+        "collective_heating": addr_collective_heating[address_idx] & ~is_house,
+        "lat_jitter": addr_lat_jitter[address_idx],
+        "lon_jitter": addr_lon_jitter[address_idx],
+        "address_idx": address_idx,
+        "n_addr": np.array(n_addr),
+    }
 
-    # Dates: existing DPEs grow over time; new-build DPEs follow their completion.
+
+def _dates(
+    rng: np.random.Generator, rows: dict[str, np.ndarray], reference_date: date
+) -> dict[str, np.ndarray]:
+    """Draw the three DPE dates (datetime64[D])."""
+    n = len(rows["band"])
+    new_year = rows["new_year"]
+    # Existing-dwelling DPEs grow over time; new-build DPEs follow completion.
     date_etab = _random_dates(rng, n, FIRST_DPE_DATE, reference_date, growth=1.2)
     new_start = np.maximum(
         (new_year - 1970).astype("datetime64[Y]").astype("datetime64[D]"),
@@ -665,7 +706,8 @@ def generate_dpe(
     )
     new_span = (new_end - new_start).astype(int) + 1
     new_dates = new_start + np.floor(rng.random(n) * new_span).astype(int)
-    date_etab = np.where(is_new, new_dates, date_etab)
+    date_etab = np.where(rows["is_new"], new_dates, date_etab)
+
     last_day = np.datetime64(reference_date, "D")
     date_reception = np.minimum(
         date_etab + rng.choice(4, size=n, p=(0.5, 0.3, 0.15, 0.05)), last_day
@@ -674,94 +716,118 @@ def generate_dpe(
     date_modif = np.minimum(
         date_reception + np.where(modified, rng.integers(1, 400, n), 0), last_day
     )
+    return {
+        "date_etab": date_etab,
+        "date_reception": date_reception,
+        "date_modif": date_modif,
+    }
 
-    # Surfaces: studios are common in resorts; whole-building DPEs are large but kept
-    # under the store's 1,000 m² plausibility limit.
-    flat_median = np.take((55.0, 50.0, 42.0, 38.0), band)
+
+def _surfaces(rng: np.random.Generator, rows: dict[str, np.ndarray]) -> np.ndarray:
+    """Draw living areas: studios common in resorts, whole buildings large."""
+    n = len(rows["band"])
+    flat_median = np.take((55.0, 50.0, 42.0, 38.0), rows["band"])
     surface = np.where(
-        is_house,
+        rows["is_house"],
         rng.lognormal(np.log(115), 0.32, n).clip(45, 320),
         rng.lognormal(np.log(flat_median), 0.45, n).clip(9, 160),
     )
-    immeuble = type_batiment == "immeuble"
-    surface = np.where(
-        immeuble, rng.lognormal(np.log(600), 0.35, n).clip(250, 990), surface
-    ).round(1)
+    # Whole-building DPEs stay under the store's 1,000 m² plausibility limit.
+    building = rng.lognormal(np.log(600), 0.35, n).clip(250, 990)
+    return np.where(rows["immeuble"], building, surface).round(1)
 
-    # Heating energy: shared in collectively heated buildings.
+
+def _heating_energy(
+    rng: np.random.Generator, rows: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the heating energy group and ADEME energy label of each DPE."""
+    n = len(rows["band"])
     energies = [*HEATING_COUNTS, *OTHER_HEATING_SPLIT]
-    band_totals = np.array(BENCHMARK_COUNTS, dtype=float)
     counts = np.array([HEATING_COUNTS[e] for e in HEATING_COUNTS], dtype=float)
-    rest = band_totals - counts.sum(axis=0)
+    rest = np.array(BENCHMARK_COUNTS, dtype=float) - counts.sum(axis=0)
     counts = np.vstack([counts, *[rest * s for s in OTHER_HEATING_SPLIT.values()]])
     probabilities = (counts / counts.sum(axis=0)).T
-    row_energy = _choose(rng, probabilities[band])
-    collective_energy = np.array(
-        ["Gaz naturel", "Réseau de Chauffage urbain", "Fioul domestique", "Bois"]
+    row_energy = _choose(rng, probabilities[rows["band"]])
+
+    # Collectively heated buildings share one energy.
+    collective_energy = [energies.index(e) for e in COLLECTIVE_HEATING_SHARES]
+    collective_pick = _choose(
+        rng,
+        np.tile(list(COLLECTIVE_HEATING_SHARES.values()), (int(rows["n_addr"]), 1)),
     )
-    collective_pick = _choose(rng, np.tile([0.5, 0.3, 0.15, 0.05], (n_addr, 1)))
-    addr_energy = np.array([energies.index(e) for e in collective_energy])[
-        collective_pick
-    ]
-    collective_heating = addr_collective_heating[address_idx] & ~is_house
-    energy_idx = np.where(collective_heating, addr_energy[address_idx], row_energy)
-    # New builds follow the real 74 new-build mix (ademe_dpe02neuf sample).
-    new_energy = _choose(rng, np.tile([0.40, 0.45, 0.0, 0.03, 0.08, 0.04], (n, 1)))
-    energy_idx = np.where(is_new, new_energy, energy_idx)
-    energy_group = np.array(energies, dtype=object)[energy_idx]
-    pellets = rng.random(n) < np.where(is_new, 1.0, 0.45)
+    addr_energy = np.array(collective_energy)[collective_pick]
+    energy_idx = np.where(
+        rows["collective_heating"], addr_energy[rows["address_idx"]], row_energy
+    )
+    new_shares = [NEW_BUILD_HEATING_SHARES.get(e, 0.0) for e in energies]
+    new_energy = _choose(rng, np.tile(new_shares, (n, 1)))
+    energy_idx = np.where(rows["is_new"], new_energy, energy_idx)
+    group = np.array(energies, dtype=object)[energy_idx]
+
+    pellets = rng.random(n) < np.where(rows["is_new"], 1.0, 0.45)
     energy = np.where(
-        energy_group == "Bois",
+        group == "Bois",
         np.where(pellets, "Bois – Granulés (pellets) ou briquettes", "Bois – Bûches"),
-        energy_group,
+        group,
     )
+    return group, energy
 
-    # Envelope: period mean, building part and dwelling part.
-    envelope_mean = np.where(is_new, 2.0, addr_envelope[address_idx])
-    envelope_resid = addr_envelope_noise[address_idx] + rng.normal(0, 0.45, n)
-    envelope = envelope_mean + envelope_resid
 
-    # Primary energy per m² (factor 2.3 first), log-normal around the benchmarks.
-    group_table = np.array([PERIOD_GROUP_MEAN_EP[g] for g in PERIOD_GROUP_MEAN_EP])
+def _energy(
+    rng: np.random.Generator,
+    rows: dict[str, np.ndarray],
+    surface: np.ndarray,
+    date_etab: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Draw consumption, emissions, costs and heating system of each DPE."""
+    n = len(rows["band"])
+    band = rows["band"]
+    is_new = rows["is_new"]
+    group, energy = _heating_energy(rng, rows)
+    envelope_resid = rows["envelope_building"] + rng.normal(0, 0.45, n)
+    envelope = rows["envelope_mean"] + envelope_resid
+
+    # Primary energy per m² at factor 2.3, log-normal around the benchmarks.
     groups = list(PERIOD_GROUP_MEAN_EP)
+    group_table = np.array([PERIOD_GROUP_MEAN_EP[g] for g in groups])
     group_of_period = {p: groups.index(g) for p, g in PERIOD_GROUP.items()}
     group_idx = (
-        pd.Series(periode).map(group_of_period).fillna(len(groups) - 1).to_numpy(int)
+        pd.Series(rows["periode"])
+        .map(group_of_period)
+        .fillna(len(groups) - 1)
+        .to_numpy(int)
     )
-    period_ratio = group_table[group_idx, band] / np.take(BAND_MEAN_EP, band)
+    band_mean = np.take(BAND_MEAN_EP, band)
+    period_ratio = group_table[group_idx, band] / band_mean
     heating_ratio = np.ones(n)
     for name, means in HEATING_MEAN_EP.items():
-        mask = energy_group == name
-        heating_ratio[mask] = np.take(means, band[mask]) / np.take(
-            BAND_MEAN_EP, band[mask]
-        )
+        mask = group == name
+        heating_ratio[mask] = np.take(means, band[mask]) / band_mean[mask]
     for name, ratio in OTHER_HEATING_RATIO.items():
-        heating_ratio[energy_group == name] = ratio
+        heating_ratio[group == name] = ratio
     sigma = np.take(BAND_NOISE_SIGMA, band)
     noise = rng.normal(0, 1, n) * sigma
-    small = np.clip((60 / np.where(immeuble, 60, surface)) ** 0.2, 0.85, 1.5)
-    type_factor = np.where(is_house, 1.05, 0.96)
+    small = np.clip((60 / np.where(rows["immeuble"], 60, surface)) ** 0.2, 0.85, 1.5)
+    type_factor = np.where(rows["is_house"], 1.05, 0.96)
     log_ep = (
-        np.log(np.take(BAND_MEAN_EP, band))
-        + np.log(period_ratio)
-        + np.log(heating_ratio)
-        + np.log(small * type_factor)
+        np.log(band_mean * period_ratio * heating_ratio * small * type_factor)
         + np.log(np.take(BAND_EP_CALIBRATION, band))
         - ENVELOPE_EFFECT * envelope_resid
         + noise
+        # Centre the log-normal terms so the ratios above stay ratios of means.
         - 0.5 * (sigma**2 + ENVELOPE_EFFECT**2 * 0.6)
     )
     new_log_ep = (
-        np.log(75)
-        + np.log(np.take((1.0, 1.1, 1.3, 1.3), band))
+        np.log(NEW_BUILD_MEDIAN_EP)
+        + np.log(np.take(NEW_BUILD_BAND_FACTOR, band))
         + rng.normal(0, 0.25, n)
     )
     ep_23 = np.exp(np.where(is_new, new_log_ep, log_ep)).clip(15, 990)
 
-    # Split into final energy by carrier: electricity share of EP at factor 2.3.
+    # Final energy by carrier: the electric part of EP is divided by the factor.
     electric_heating = energy == "Électricité"
     electric_dhw = rng.random(n) < np.where(
-        np.isin(energy_group, ["Fioul domestique", "Bois"]), 0.5, 0.0
+        np.isin(group, ["Fioul domestique", "Bois"]), 0.5, 0.0
     )
     share_elec = np.where(electric_heating, 1.0, np.where(electric_dhw, 0.30, 0.10))
     ef_elec = ep_23 * share_elec / rules.ELEC_FACTOR_BEFORE_2026
@@ -771,151 +837,173 @@ def generate_dpe(
         rules.ELEC_FACTOR_2026,
         rules.ELEC_FACTOR_BEFORE_2026,
     )
-    ep = (ef_elec * factor + ef_other).round(1)
-    ef = (ef_elec + ef_other).round(1)
     emission = pd.Series(energy).map(EMISSION_FACTORS).to_numpy(float)
     price = pd.Series(energy).map(PRICES_EUR_PER_KWH).to_numpy(float)
-    ges = (ef_elec * EMISSION_FACTORS["Électricité"] + ef_other * emission).round(1)
-    cost_m2 = np.where(
-        electric_heating,
-        ef_elec * PRICES_EUR_PER_KWH["Électricité"],
-        ef_elec * PRICES_EUR_PER_KWH["Électricité"] + ef_other * price,
-    )
+    elec_price = PRICES_EUR_PER_KWH["Électricité"]
     heating_share = rng.uniform(0.55, 0.8, n)
-    heating_cost_m2 = (
-        heating_share
-        * np.where(electric_heating, ef_elec, ef_other)
-        * (np.where(electric_heating, PRICES_EUR_PER_KWH["Électricité"], price))
+    heating_cost = heating_share * np.where(
+        electric_heating, ef_elec * elec_price, ef_other * price
     )
 
     # Heating generator: efficient systems where the envelope-adjusted EP is low.
-    efficiency = -noise / sigma + 0.5 * (envelope - envelope_mean) + 2.0 * is_new
+    efficiency = (
+        -noise / sigma + 0.5 * (envelope - rows["envelope_mean"]) + 2.0 * is_new
+    )
     generator = np.empty(n, dtype=object)
     for name, options in GENERATORS.items():
         mask = energy == name
         if not mask.any():
             continue
         scores = efficiency[mask] + rng.normal(0, 1, mask.sum())
-        cuts = (
-            np.quantile(scores, np.linspace(0, 1, len(options) + 1)[1:-1])
-            if len(options) > 1
-            else np.array([])
-        )
-        generator[mask] = np.array(options, dtype=object)[np.searchsorted(cuts, scores)]
+        labels = np.array([label for label, _ in options], dtype=object)
+        cumulative = np.cumsum([share for _, share in options])
+        cuts = np.quantile(scores, cumulative[:-1] / cumulative[-1])
+        generator[mask] = labels[np.searchsorted(cuts, scores)]
 
-    installation = np.where(
-        is_house,
-        "individuel",
-        np.where(collective_heating, "collectif", "individuel"),
-    ).astype(object)
-    mixed = (~is_house) & (rng.random(n) < 0.02)
-    installation[mixed] = "mixte (collectif-individuel)"
-    installation[immeuble & collective_heating] = "collectif"
+    return {
+        "ep": (ef_elec * factor + ef_other).round(1),
+        "ef": (ef_elec + ef_other).round(1),
+        "ges": (ef_elec * EMISSION_FACTORS["Électricité"] + ef_other * emission).round(
+            1
+        ),
+        "cost": ef_elec * elec_price + ef_other * price,
+        "heating_cost": heating_cost,
+        "energy": energy,
+        "generator": generator,
+        "envelope": envelope,
+    }
 
-    # Location: commune centre, a street offset, a building offset.
-    lat0 = com["latitude_centre"].to_numpy(dtype=float)[commune_idx]
-    lon0 = com["longitude_centre"].to_numpy(dtype=float)[commune_idx]
-    spread_km = np.sqrt(com["superficie_km2"].to_numpy(dtype=float))[commune_idx] / 5
-    street_rank = addr["street_rank"].to_numpy()
-    street_angle = (street_rank * 2.399963) % (2 * np.pi)
-    street_radius = spread_km * np.sqrt((street_rank % 17) / 17)
-    jitter_km = 0.08
+
+def _location(
+    com: pd.DataFrame, rows: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return latitude and longitude: commune centre, street and building offsets."""
+    idx = rows["commune_idx"]
+    lat0 = com["latitude_centre"].to_numpy(dtype=float)[idx]
+    lon0 = com["longitude_centre"].to_numpy(dtype=float)[idx]
+    spread_km = np.sqrt(com["superficie_km2"].to_numpy(dtype=float))[idx] / 5
+    rank = rows["street_rank"]
+    # Golden-angle spiral: each street of a commune gets its own direction.
+    street_angle = (rank * 2.399963) % (2 * np.pi)
+    street_radius = spread_km * np.sqrt((rank % 17) / 17)
     north_km = (
-        street_radius * np.sin(street_angle) + jitter_km * addr_lat_jitter[address_idx]
+        street_radius * np.sin(street_angle) + BUILDING_JITTER_KM * rows["lat_jitter"]
     )
     east_km = (
-        street_radius * np.cos(street_angle) + jitter_km * addr_lon_jitter[address_idx]
+        street_radius * np.cos(street_angle) + BUILDING_JITTER_KM * rows["lon_jitter"]
     )
-    lat = lat0 + north_km / 111.2
-    lon = lon0 + east_km / (111.2 * np.cos(np.radians(lat0)))
+    lat = lat0 + north_km / KM_PER_DEGREE
+    lon = lon0 + east_km / (KM_PER_DEGREE * np.cos(np.radians(lat0)))
+    return lat, lon
+
+
+def generate_dpe(
+    communes: pd.DataFrame,
+    n: int = N_DPE,
+    seed: int = SEED,
+    reference_date: date = REFERENCE_DATE,
+    scale: float = 1.0,
+) -> pd.DataFrame:
+    """Return `n * scale` synthetic DPE rows of dept 74 with ADEME column names."""
+    n = int(round(n * scale))
+    if n < 1:
+        raise ValueError(f"n * scale must be at least 1, got {n}")
+    rng = np.random.default_rng(seed)
+    com = prepare_communes(communes)
+
+    rows = _dwellings(rng, com, n, reference_date)
+    dates = _dates(rng, rows, reference_date)
+    surface = _surfaces(rng, rows)
+    energy = _energy(rng, rows, surface, dates["date_etab"])
+    installation = np.where(
+        rows["collective_heating"], "collectif", "individuel"
+    ).astype(object)
+    mixed = (~rows["is_house"]) & (rng.random(n) < 0.02)
+    installation[mixed] = "mixte (collectif-individuel)"
+    installation[rows["immeuble"] & rows["collective_heating"]] = "collectif"
+    lat, lon = _location(com, rows)
     x, y = lambert93(lat, lon)
+    numero_dpe, replaced = _dpe_numbers(rng, dates["date_reception"], rows["is_new"])
 
-    # Identifiers.
-    insee = com["code_insee"].to_numpy(dtype=object)[commune_idx]
-    postal = com["code_postal"].to_numpy(dtype=object)[commune_idx]
-    commune_name = com["nom_standard"].to_numpy(dtype=object)[commune_idx]
-    number = addr["number"].to_numpy()
-    street = addr["street"].to_numpy(dtype=object)
-    street_id = addr["street_id"].to_numpy()
-    numero_dpe, replaced = _dpe_numbers(rng, date_reception, is_new)
-
+    idx = rows["commune_idx"]
+    insee = com["code_insee"].to_numpy(dtype=object)[idx]
+    postal = com["code_postal"].to_numpy(dtype=object)[idx]
+    commune_name = com["nom_standard"].to_numpy(dtype=object)[idx]
+    number_text = rows["number"].astype(str).astype(object)
     zone = np.full(n, "H1c", dtype=object)
-    classe = com["classe_altitude"].to_numpy(dtype=object)[commune_idx]
-    etiquette = rules.etiquette_dpe_array(ep, ges, surface, zone, classe, date_etab)
-    etiquette_ges = rules.classe_ges_array(ges, surface, zone, classe, date_etab)
+    classe = com["classe_altitude"].to_numpy(dtype=object)[idx]
+    ep, ges = energy["ep"], energy["ges"]
+    label_context = (surface, zone, classe, dates["date_etab"])
+    envelope = energy["envelope"]
+    qualities = {
+        "qualite_isolation_enveloppe": _qualities(envelope),
+        "qualite_isolation_murs": _qualities(envelope + rng.normal(0, 0.5, n)),
+        "qualite_isolation_menuiseries": _qualities(envelope + rng.normal(0, 0.6, n)),
+        "qualite_isolation_plancher_bas": _qualities(envelope + rng.normal(0, 0.7, n)),
+    }
+    qualities = {
+        k: _with_missing(rng, v, QUALITY_MISSING) for k, v in qualities.items()
+    }
 
-    number_text = number.astype(str).astype(object)
-    murs = _qualities(envelope + rng.normal(0, 0.5, n))
-    menuiseries = _qualities(envelope + rng.normal(0, 0.6, n))
-    plancher = _qualities(envelope + rng.normal(0, 0.7, n))
     frame = pd.DataFrame(
         {
             "numero_dpe": numero_dpe,
             "numero_dpe_remplace": replaced,
-            "date_etablissement_dpe": _iso(date_etab),
-            "date_reception_dpe": _iso(date_reception),
-            "date_derniere_modification_dpe": _iso(date_modif),
-            "etiquette_dpe": etiquette,
-            "etiquette_ges": etiquette_ges,
+            "date_etablissement_dpe": _iso(dates["date_etab"]),
+            "date_reception_dpe": _iso(dates["date_reception"]),
+            "date_derniere_modification_dpe": _iso(dates["date_modif"]),
+            "etiquette_dpe": rules.etiquette_dpe_array(ep, ges, *label_context),
+            "etiquette_ges": rules.classe_ges_array(ges, *label_context),
             "conso_5_usages_par_m2_ep": ep,
-            "conso_5_usages_par_m2_ef": ef,
+            "conso_5_usages_par_m2_ef": energy["ef"],
             "conso_5_usages_ep": (ep * surface).round(1),
-            "conso_5_usages_ef": (ef * surface).round(1),
+            "conso_5_usages_ef": (energy["ef"] * surface).round(1),
             "emission_ges_5_usages_par_m2": ges,
             "emission_ges_5_usages": (ges * surface).round(1),
-            "cout_total_5_usages": (cost_m2 * surface).round(1),
-            "cout_chauffage": (heating_cost_m2 * surface).round(1),
+            "cout_total_5_usages": (energy["cost"] * surface).round(1),
+            "cout_chauffage": (energy["heating_cost"] * surface).round(1),
             "surface_habitable_logement": surface,
-            "annee_construction": annee,
-            "type_batiment": type_batiment,
-            "periode_construction": periode,
-            "type_energie_principale_chauffage": energy,
-            "type_generateur_chauffage_principal": generator,
+            "annee_construction": rows["annee"],
+            "type_batiment": rows["type_batiment"],
+            "periode_construction": rows["periode"],
+            "type_energie_principale_chauffage": energy["energy"],
+            "type_generateur_chauffage_principal": energy["generator"],
             "type_installation_chauffage": installation,
-            "qualite_isolation_enveloppe": _with_missing(
-                rng, _qualities(envelope), QUALITY_MISSING
-            ),
-            "qualite_isolation_murs": _with_missing(rng, murs, QUALITY_MISSING),
-            "qualite_isolation_menuiseries": _with_missing(
-                rng, menuiseries, QUALITY_MISSING
-            ),
-            "qualite_isolation_plancher_bas": _with_missing(
-                rng, plancher, QUALITY_MISSING
-            ),
+            **qualities,
             "logement_traversant": (
-                rng.random(n) < np.where(is_house, 0.8, 0.45)
+                rng.random(n) < np.where(rows["is_house"], 0.8, 0.45)
             ).astype(float),
             "protection_solaire_exterieure": (rng.random(n) < 0.35).astype(float),
             "zone_climatique": zone,
             "classe_altitude": classe,
             "adresse_ban": number_text
             + " "
-            + street
+            + rows["street"]
             + " "
             + postal
             + " "
             + commune_name,
             "numero_voie_ban": number_text,
-            "nom_rue_ban": street,
+            "nom_rue_ban": rows["street"],
             "nom_commune_ban": commune_name,
             "code_postal_ban": postal,
             "code_insee_ban": insee,
             "code_departement_ban": "74",
             "identifiant_ban": insee
             + "_"
-            + _zero_padded(street_id, 4)
+            + _zero_padded(rows["street_id"], 4)
             + "_"
-            + _zero_padded(number, 5),
+            + _zero_padded(rows["number"], 5),
             "coordonnee_cartographique_x_ban": x.round(1),
             "coordonnee_cartographique_y_ban": y.round(1),
             "_geopoint": np.char.mod("%.6f", lat).astype(object)
             + ","
             + np.char.mod("%.6f", lon).astype(object),
-            "source": source,
+            "source": np.where(rows["is_new"], "neuf", "existant").astype(object),
         },
         columns=list(DPE_COLUMNS),
     )
-    order = np.lexsort((frame["numero_dpe"].to_numpy(), _iso(date_reception)))
+    order = np.lexsort((numero_dpe, _iso(dates["date_reception"])))
     return frame.iloc[order].reset_index(drop=True)
 
 
