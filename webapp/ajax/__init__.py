@@ -7,3 +7,4 @@ from flask import Blueprint
 bp = Blueprint("ajax", __name__, url_prefix="/ajax")
 
 from webapp.ajax import context  # noqa: E402,F401
+from webapp.ajax import map  # noqa: E402,F401
