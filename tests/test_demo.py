@@ -572,3 +572,35 @@ def test_gzip_header_of_shipped_files():
     for path in (demo.DPE_PATH, demo.ENEDIS_PATH):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             assert handle.readline().strip()
+
+
+def test_enedis_adresse_joins_its_parts(enedis):
+    parts = (
+        enedis["numero_de_voie"].astype(str)
+        + enedis["indice_de_repetition"].map(
+            lambda v: f" {v}" if isinstance(v, str) else ""
+        )
+        + " "
+        + enedis["type_de_voie"]
+        + " "
+        + enedis["libelle_de_voie"]
+    )
+    assert (enedis["adresse"] == parts).all()
+    assert not enedis["adresse"].str.contains("nan|None").any()
+    assert enedis["indice_de_repetition"].dropna().isin(["B"]).all()
+
+
+def test_enedis_without_collective_dpe_is_empty(communes, dpe):
+    houses = dpe[dpe["type_batiment"] == "maison"]
+    empty = demo.generate_enedis(communes, houses)
+    assert empty.empty
+    assert list(empty.columns) == list(demo.ENEDIS_COLUMNS)
+
+
+def test_enedis_from_a_dpe_csv_read_back(communes, dpe, enedis, tmp_path):
+    # A frame read back from CSV (numbers as int) gives the same Enedis rows.
+    path = tmp_path / "dpe.csv.gz"
+    demo.write_csv_gz(dpe, path)
+    back = pd.read_csv(path, dtype={"code_insee_ban": str, "code_postal_ban": str})
+    again = demo.generate_enedis(communes, back, seed=7)
+    pd.testing.assert_frame_equal(again, enedis, check_dtype=False)

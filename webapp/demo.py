@@ -1061,15 +1061,8 @@ def _street_parts(nom_rue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return types, rests
 
 
-def generate_enedis(
-    communes: pd.DataFrame, dpe: pd.DataFrame, seed: int = SEED
-) -> pd.DataFrame:
-    """Return synthetic Enedis per-address rows (>= 10 dwellings) for 2018-2024."""
-    rng = np.random.default_rng(seed + 1_000)
-    com = prepare_communes(communes).set_index("code_insee")
-
-    # Collective addresses of the DPE table, sized from their number of DPEs.
-    flats = dpe[dpe["type_batiment"].isin(["appartement", "immeuble"])]
+def _enedis_buildings(rng: np.random.Generator, flats: pd.DataFrame) -> pd.DataFrame:
+    """Return the collective DPE addresses, sized from their number of DPEs."""
     flats = flats.assign(
         electric=(flats["type_energie_principale_chauffage"] == "Électricité").astype(
             float
@@ -1088,11 +1081,17 @@ def generate_enedis(
         buildings["n_dpe"] * rng.uniform(2.5, 6.0, len(buildings))
         + rng.integers(0, 6, len(buildings))
     ).astype(int)
-    buildings = buildings[
+    return buildings[
         (buildings["n_dpe"] >= 2)
         & (buildings["nombre_de_logements"] >= ENEDIS_MIN_DWELLINGS)
     ]
 
+
+def _enedis_addresses(
+    rng: np.random.Generator, dpe: pd.DataFrame, flats: pd.DataFrame
+) -> pd.DataFrame:
+    """Pick DPE buildings, other numbers of DPE streets and unknown streets."""
+    buildings = _enedis_buildings(rng, flats)
     target = max(20, round(ENEDIS_ADDRESSES_PER_25K * len(dpe) / 25_000))
     n_match = min(len(buildings), round(target * ENEDIS_MATCH_SHARE[0]))
     n_street = round(target * ENEDIS_MATCH_SHARE[1])
@@ -1119,7 +1118,7 @@ def generate_enedis(
         zip(
             dpe["code_insee_ban"],
             dpe["nom_rue_ban"],
-            dpe["numero_voie_ban"],
+            dpe["numero_voie_ban"].astype(str),
             strict=True,
         )
     )
@@ -1155,8 +1154,13 @@ def generate_enedis(
     others["indice_de_repetition"] = np.where(rng.random(len(others)) < 0.1, "B", None)
     addresses = pd.concat([matched, others], ignore_index=True)
     addresses["electric"] = addresses["electric"].astype(float)
+    return addresses
 
-    # Address attributes written the Enedis way.
+
+def _enedis_spelling(
+    rng: np.random.Generator, com: pd.DataFrame, addresses: pd.DataFrame
+) -> pd.DataFrame:
+    """Add street spelling, IRIS, base consumption and sort key the Enedis way."""
     types, rests = _street_parts(addresses["nom_rue"].to_numpy())
     abbreviations = {t[0]: t[2] for t in STREET_TYPES}
     # Each street keeps one spelling of its type, abbreviated or not.
@@ -1199,6 +1203,19 @@ def generate_enedis(
         ["code_commune", "libelle_de_voie", "numero"], kind="stable"
     ).reset_index(drop=True)
     addresses["tri_des_adresses"] = np.arange(1, len(addresses) + 1) * 10
+    return addresses
+
+
+def generate_enedis(
+    communes: pd.DataFrame, dpe: pd.DataFrame, seed: int = SEED
+) -> pd.DataFrame:
+    """Return synthetic Enedis per-address rows (>= 10 dwellings) for 2018-2024."""
+    rng = np.random.default_rng(seed + 1_000)
+    com = prepare_communes(communes).set_index("code_insee")
+    flats = dpe[dpe["type_batiment"].isin(["appartement", "immeuble"])]
+    if flats.empty:
+        return pd.DataFrame(columns=list(ENEDIS_COLUMNS))
+    addresses = _enedis_spelling(rng, com, _enedis_addresses(rng, dpe, flats))
 
     # One row per address and year, from the year after completion, with gaps.
     years = np.array(ENEDIS_YEARS)
@@ -1237,7 +1254,7 @@ def generate_enedis(
         com.loc[rows["code_commune"], "reg_code"].astype(str).to_numpy()
     )
     rows["adresse"] = [
-        " ".join(str(p) for p in (num, rep, t, lib) if p)
+        " ".join(str(p) for p in (num, rep, t, lib) if not pd.isna(p) and p)
         for num, rep, t, lib in zip(
             rows["numero_de_voie"],
             rows["indice_de_repetition"],
