@@ -625,3 +625,28 @@ def test_passoire_share():
 def test_format_date_fr():
     assert rules.format_date_fr(date(2028, 1, 1)) == "1er janvier 2028"
     assert rules.format_date_fr(date(2022, 8, 24)) == "24 août 2022"
+
+
+@pytest.mark.parametrize("bad", ["01/07/2024", "2024-13-01", "juillet 2024"])
+def test_non_iso_date_strings_raise(bad):
+    with pytest.raises(ValueError, match="ISO"):
+        rules.thresholds(15, date_dpe=bad)
+    with pytest.raises(ValueError, match="ISO"):
+        rules.etiquette_dpe_array([110], [12], [15], "H1c", "400-800m", [bad])
+
+
+def test_vectorised_dates_of_every_kind():
+    dates = [
+        "2024-06-30",
+        date(2024, 7, 1),
+        pd.Timestamp("2024-06-30"),
+        np.datetime64("2024-07-01"),
+        None,
+        "",
+    ]
+    labels = rules.etiquette_dpe_array(
+        [110] * 6, [12] * 6, [15] * 6, "H1c", "400-800m", dates
+    )
+    assert list(labels) == ["C", "B", "C", "B", "B", "B"]
+    scalar = [rules.etiquette_dpe(110, 12, surface=15, date_dpe=d) for d in dates]
+    assert scalar == list(labels)

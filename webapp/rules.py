@@ -277,8 +277,16 @@ def _to_date(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
+    if isinstance(value, str) and not value.strip():
+        return None
     if isinstance(value, str):
-        return pd.Timestamp(value).date()
+        # ISO only: a dd/mm/yyyy string would be read month-first.
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            raise ValueError(
+                f"Unusable DPE date {value!r}; expected an ISO date YYYY-MM-DD"
+            ) from None
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value).date()
     raise ValueError(f"Unusable DPE date {value!r}; expected a date or ISO string")
@@ -396,10 +404,32 @@ def _normalise_unique(values: Any, normaliser: Any) -> np.ndarray:
     return mapped[codes]
 
 
+def _date_array(values: Any) -> np.ndarray:
+    """Convert dates, datetimes or ISO strings to datetime64 (NaT when missing)."""
+    series = pd.Series(values)
+    if series.dtype.kind == "M":
+        return series.to_numpy(dtype="datetime64[ns]")
+    series = series.astype(object)
+    text = series.map(lambda v: isinstance(v, str))
+    parsed = pd.to_datetime(series.where(~text), errors="coerce")
+    if text.any():
+        iso = pd.to_datetime(
+            series[text].str.strip().str[:10], format="%Y-%m-%d", errors="coerce"
+        )
+        bad = iso.isna() & series[text].str.strip().ne("")
+        if bad.any():
+            raise ValueError(
+                f"Unusable DPE date {series[text][bad].iloc[0]!r}; "
+                "expected an ISO date YYYY-MM-DD"
+            )
+        parsed = parsed.where(~text, iso)
+    return parsed.to_numpy(dtype="datetime64[ns]")
+
+
 def _sref_array(surface: Any, date_dpe: Any) -> np.ndarray:
     """Return the integer Sref per row, 40 where base thresholds apply."""
     surf = np.asarray(pd.to_numeric(pd.Series(surface), errors="coerce"), dtype=float)
-    dates = pd.to_datetime(pd.Series(date_dpe), errors="coerce").to_numpy()
+    dates = _date_array(date_dpe)
     old = dates < np.datetime64(SMALL_SURFACE_DATE)
     usable = np.isfinite(surf) & (surf > 0) & ~old
     rounded = np.floor(np.where(usable, surf, SMALL_SURFACE_LIMIT) + 0.5)
