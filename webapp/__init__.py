@@ -81,9 +81,11 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _load_data(app: Flask) -> None:
+    from webapp import refresh
     from webapp import store
 
     store.init_app(app)
+    refresh.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

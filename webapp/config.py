@@ -20,6 +20,17 @@ ENV_KEYS = (
     "TRAIN_IF_MISSING",
     "RATELIMIT_API",
     "RATELIMIT_AJAX",
+    # Refresh job (webapp/refresh.py): HTTP behaviour and page sizes.
+    "HTTP_CONNECT_TIMEOUT",
+    "HTTP_READ_TIMEOUT",
+    "HTTP_RETRIES",
+    "HTTP_BACKOFF_SECONDS",
+    "HTTP_BACKOFF_MAX_SECONDS",
+    "HTTP_MIN_INTERVAL_SECONDS",
+    "ADEME_PAGE_SIZE",
+    "ENEDIS_PAGE_SIZE",
+    "REFRESH_DEPARTEMENT",
+    "COMMUNES_MIN_ROWS",
 )
 
 DEFAULTS = {
@@ -40,6 +51,24 @@ DEFAULTS = {
         "communes-et-villes-de-france-en-csv-excel-json-parquet-et-feather/"
         "20250221-162232/communes-france-2025.csv"
     ),
+    # Refresh job: seconds for connect/read timeouts, retries with exponential
+    # backoff (Retry-After honoured, capped), and the minimum gap between two
+    # requests of one source (0.11 s stays under the 600 requests per 60 s quota).
+    "HTTP_CONNECT_TIMEOUT": 5.0,
+    "HTTP_READ_TIMEOUT": 60.0,
+    "HTTP_RETRIES": 3,
+    "HTTP_BACKOFF_SECONDS": 1.0,
+    "HTTP_BACKOFF_MAX_SECONDS": 30.0,
+    "HTTP_MIN_INTERVAL_SECONDS": 0.11,
+    # Rows per Data Fair page (the API caps `size` at 10,000).
+    "ADEME_PAGE_SIZE": 10_000,
+    "ENEDIS_PAGE_SIZE": 10_000,
+    # Département whose DPE and Enedis addresses are fetched.
+    "REFRESH_DEPARTEMENT": "74",
+    # A national communes table with fewer rows is refused (France has ~35,000).
+    "COMMUNES_MIN_ROWS": 30_000,
+    # A saved ADEME cursor older than this is discarded and the download restarts.
+    "REFRESH_CURSOR_MAX_AGE_HOURS": 168,
     # Seconds between two cheap checks of the manifest for data refreshed elsewhere.
     "DATA_RELOAD_CHECK_SECONDS": 1.0,
     "TRAIN_IF_MISSING": False,

@@ -1,0 +1,1 @@
+"""Clients of the open-data services: ADEME and Enedis (Data Fair, ODS), data.gouv."""

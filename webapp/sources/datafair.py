@@ -1,0 +1,148 @@
+"""Data Fair API helpers shared by ADEME and Enedis: schema, paged lines, aggregates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from webapp.sources.http import Client
+
+logger = logging.getLogger(__name__)
+
+#: Data Fair's `maxPageSize`: `size` above it is a 400.
+MAX_PAGE_SIZE = 10_000
+#: Buckets per level of `values_agg` (`agg_size` maximum).
+MAX_AGG_SIZE = 10_000
+#: JSON scalar types accepted as field values.
+SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass
+class Page:
+    """One page of `/lines`: its rows, the `next` URL (None on the last) and total."""
+
+    url: str
+    rows: list
+    next: str | None
+    total: int | None
+
+
+def schema_keys(client: Client, dataset_url: str) -> set[str]:
+    """Return the field keys of a Data Fair dataset from `<dataset>/schema`."""
+    url = f"{dataset_url}/schema"
+    document, shown = client.get_json(url, shape=(list, dict))
+    fields = document.get("schema") if isinstance(document, dict) else document
+    if not isinstance(fields, list) or not fields:
+        raise client.error("schema is not a non-empty list of fields", shown)
+    keys = set()
+    for entry in fields:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            raise client.error("schema field without a string 'key'", shown)
+        keys.add(entry["key"])
+    return keys
+
+
+def iter_lines(
+    client: Client,
+    dataset_url: str,
+    params: dict | None = None,
+    start_url: str | None = None,
+) -> Iterator[Page]:
+    """Yield the pages of `/lines`, following `next` until it is absent.
+
+    `start_url` resumes from a saved `next` URL instead of the first page.
+    """
+    url = start_url or f"{dataset_url}/lines"
+    query = None if start_url else dict(params or {})
+    seen: set[str] = set()
+    while url:
+        document, shown = client.get_json(url, query, required=("results",))
+        rows = document["results"]
+        if not isinstance(rows, list):
+            raise client.error("'results' is not a list", shown)
+        total = document.get("total")
+        if total is not None and (not isinstance(total, int) or total < 0):
+            raise client.error(f"'total' is not a count: {total!r}", shown)
+        following = document.get("next") or None
+        if following is not None and not isinstance(following, str):
+            raise client.error("'next' is not a URL", shown)
+        if not rows:
+            following = None
+        if following in seen:
+            raise client.error("'next' points to a page already read", shown)
+        if following:
+            seen.add(following)
+        yield Page(url=shown, rows=rows, next=following, total=total)
+        url, query = following, None
+
+
+def values_agg(client: Client, dataset_url: str, params: dict) -> dict:
+    """Return a validated `values_agg` response."""
+    document, shown = client.get_json(
+        f"{dataset_url}/values_agg", params, required=("aggs",)
+    )
+    if not isinstance(document["aggs"], list):
+        raise client.error("'aggs' is not a list", shown)
+    return document
+
+
+def flatten_aggs(
+    client: Client, buckets: list, fields: list[str], url: str, path: tuple = ()
+) -> Iterator[tuple[tuple, dict]]:
+    """Yield (values of every level, innermost bucket) of nested `values_agg` aggs."""
+    for bucket in buckets:
+        if not isinstance(bucket, dict) or "value" not in bucket:
+            raise client.error("aggregation bucket without 'value'", url)
+        values = (*path, bucket["value"])
+        if len(values) < len(fields):
+            inner = bucket.get("aggs")
+            if not isinstance(inner, list):
+                raise client.error("nested aggregation missing 'aggs'", url)
+            if bucket.get("total_other"):
+                raise Truncated(values)
+            yield from flatten_aggs(client, inner, fields, url, values)
+        else:
+            yield values, bucket
+
+
+class Truncated(Exception):
+    """A `values_agg` level had more buckets than `agg_size` returned."""
+
+
+def check_rows(
+    rows: list, fields: list[str]
+) -> tuple[list[dict], dict[str, int], set[str]]:
+    """Keep the rows that are objects of scalars; return (rows, rejected, extra keys).
+
+    Keys outside `fields` (a schema change upstream) are dropped and reported.
+    """
+    wanted = set(fields)
+    kept: list[dict] = []
+    rejected: dict[str, int] = {}
+    extra: set[str] = set()
+    for row in rows:
+        if not isinstance(row, dict):
+            rejected["row is not a JSON object"] = (
+                rejected.get("row is not a JSON object", 0) + 1
+            )
+            continue
+        if not all(isinstance(value, SCALARS) for value in row.values()):
+            rejected["non-scalar field value"] = (
+                rejected.get("non-scalar field value", 0) + 1
+            )
+            continue
+        unknown = row.keys() - wanted
+        if unknown:
+            extra |= {key for key in unknown if not key.startswith("_")}
+            row = {key: row[key] for key in row.keys() & wanted}
+        kept.append(row)
+    return kept, rejected, extra
+
+
+def merge_counts(into: dict[str, int], more: dict[str, Any]) -> dict[str, int]:
+    """Add the counts of `more` to `into` and return it."""
+    for reason, count in more.items():
+        into[reason] = into.get(reason, 0) + int(count)
+    return into
