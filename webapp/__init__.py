@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the application: defaults, instance folder, then environment."""
     from webapp import config
+    from webapp import security
     from webapp.logs import configure_logging
 
     started = time.perf_counter()
@@ -26,12 +27,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)
+    app.config.from_prefixed_env()
     app.config.from_mapping(config.from_environment())
     if test_config is not None:
         # Tests describe their whole world; the shell's environment must not leak in.
         app.config.from_mapping(test_config)
 
     configure_logging(app.config["LOG_LEVEL"])
+    security.check_production(app)
     _configure_secret_key(app)
     _configure_templates(app)
     _register_extensions(app)
@@ -71,6 +74,7 @@ def _configure_templates(app: Flask) -> None:
 def _register_extensions(app: Flask) -> None:
     from webapp import errors
     from webapp import formatting
+    from webapp import security
     from webapp import web
     from webapp.extensions import htmx
 
@@ -78,6 +82,7 @@ def _register_extensions(app: Flask) -> None:
     formatting.init_app(app)
     errors.init_app(app)
     web.init_app(app)
+    security.init_app(app)
 
 
 def _load_data(app: Flask) -> None:

@@ -7,6 +7,7 @@ then to the initial file, and every dropped row is counted by reason.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -721,18 +722,27 @@ class DataStore:
                     "derived_from": "enedis",
                 }
                 rejections["enedis_communes"] = {}
-            frames["dpe"] = enrich_dpe(frames["dpe"], frames["communes"])
-
-            snapshot = Snapshot(
-                communes=frames["communes"],
-                dpe=frames["dpe"],
-                enedis=frames["enedis"],
-                enedis_communes=frames["enedis_communes"],
-                sources=sources,
-                rejections=rejections,
-                stamp=manifest.get("stamp"),
-            )
-            self._compute_aggregates(snapshot)
+            key = _snapshot_key(sources, manifest.get("stamp"))
+            cached = _SNAPSHOT_CACHE.get(key)
+            if cached is not None:
+                # Same files, same aggregates: share the frames (read-only by
+                # convention) instead of recomputing them, e.g. for many test apps.
+                snapshot = dataclasses.replace(
+                    cached, sources=sources, rejections=rejections
+                )
+            else:
+                frames["dpe"] = enrich_dpe(frames["dpe"], frames["communes"])
+                snapshot = Snapshot(
+                    communes=frames["communes"],
+                    dpe=frames["dpe"],
+                    enedis=frames["enedis"],
+                    enedis_communes=frames["enedis_communes"],
+                    sources=sources,
+                    rejections=rejections,
+                    stamp=manifest.get("stamp"),
+                )
+                self._compute_aggregates(snapshot)
+                _remember_snapshot(key, snapshot)
             self._snapshot = snapshot
             logger.info(
                 "data loaded in %.2f s: %s",
@@ -918,6 +928,25 @@ class DataStore:
                 "removed %d temporary files left by an interrupted write", removed
             )
         return removed
+
+
+#: Recently built snapshots by the identity of their files (newest last).
+_SNAPSHOT_CACHE: dict[tuple, Snapshot] = {}
+_SNAPSHOT_CACHE_SIZE = 3
+
+
+def _snapshot_key(sources: dict[str, dict], stamp: str | None) -> tuple:
+    files = tuple(
+        (name, source["path"], source["sha256"]) for name, source in sources.items()
+    )
+    return files, stamp, tuple(AGGREGATES)
+
+
+def _remember_snapshot(key: tuple, snapshot: Snapshot) -> None:
+    with _PARSE_CACHE_LOCK:
+        _SNAPSHOT_CACHE[key] = snapshot
+        while len(_SNAPSHOT_CACHE) > _SNAPSHOT_CACHE_SIZE:
+            del _SNAPSHOT_CACHE[next(iter(_SNAPSHOT_CACHE))]
 
 
 def _initial_manifest(folder: Path) -> dict:
