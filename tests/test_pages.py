@@ -160,3 +160,14 @@ def test_footer_shows_the_last_data_update(client):
     html = client.get("/context").get_data(as_text=True)
 
     assert "Dernière mise à jour des données : 31 octobre 2026" in html
+
+
+def test_readiness_fails_without_models(client, app):
+    response = client.get("/api/v1/ready")
+
+    registry = app.extensions.get("models")
+    has_model = registry is not None and registry.predictor is not None
+    assert response.status_code == (200 if has_model else 503)
+    body = response.get_json()
+    assert body["checks"]["data"] is True
+    assert body["checks"]["models"] is has_model

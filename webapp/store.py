@@ -638,6 +638,11 @@ class DataStore:
         raise AttributeError(name)
 
     @property
+    def is_loaded(self) -> bool:
+        """True once a snapshot is in service."""
+        return self._snapshot is not None
+
+    @property
     def aggregates(self) -> dict[str, Any]:
         """Values computed once per load for the pages."""
         return self.snapshot.aggregates

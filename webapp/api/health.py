@@ -41,3 +41,24 @@ def health():
         data=data_versions(),
         models=model_versions(),
     )
+
+
+@bp.get("/ready")
+def ready():
+    """Report readiness: 200 once data and models are loaded, else 503."""
+    store = current_app.extensions.get("store")
+    registry = current_app.extensions.get("models")
+    checks = {
+        "data": store is not None and store.is_loaded,
+        "models": registry is not None and registry.predictor is not None,
+    }
+    is_ready = all(checks.values())
+    response = jsonify(
+        status="ready" if is_ready else "not_ready",
+        checks=checks,
+        version=webapp.__version__,
+        data=data_versions() if checks["data"] else {},
+        models=model_versions(),
+    )
+    response.status_code = 200 if is_ready else 503
+    return response
