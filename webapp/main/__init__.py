@@ -25,4 +25,5 @@ def _navigation():
 
 from webapp.main import context  # noqa: E402,F401
 from webapp.main import map  # noqa: E402,F401
+from webapp.main import predict  # noqa: E402,F401
 from webapp.main import stats  # noqa: E402,F401
