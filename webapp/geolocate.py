@@ -31,10 +31,18 @@ PRECISIONS = ("adresse", "rue", "commune")
 
 #: French labels of the precisions (context page, hover).
 PRECISION_LABELS = {
-    "adresse": "adresse retrouvée dans les DPE",
-    "rue": "centre de la rue (points DPE)",
-    "commune": "centre de la commune",
-    "aucune": "non localisée",
+    "adresse": "à l'adresse exacte (DPE)",
+    "rue": "au centre de la rue (DPE)",
+    "commune": "au centre de la commune",
+    "aucune": "non localisées",
+}
+
+#: Titles of the precisions (context page table).
+PRECISION_TITLES = {
+    "adresse": "Adresse exacte (DPE)",
+    "rue": "Centre de la rue (DPE)",
+    "commune": "Centre de la commune",
+    "aucune": "Non localisée",
 }
 
 #: Street-type abbreviations of the Enedis file (and common BAN variants).
@@ -159,29 +167,45 @@ def _geopoint(dpe: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     )
 
 
+def _map_unique(values: pd.Series, function) -> pd.Series:
+    """Apply `function` once per distinct value (addresses repeat a lot)."""
+    text = values.astype("string").fillna("")
+    mapping = {value: function(value) for value in text.unique()}
+    return text.map(mapping).astype("string")
+
+
+#: A repetition index written after the number in a BAN address ('12 bis Rue…').
+_ADDRESS_SUFFIX = r"^\s*\d+\s*(bis|ter|quater|[a-z])\s+\S"
+
+
 def dpe_address_keys(dpe: pd.DataFrame) -> pd.DataFrame:
     """Return per DPE: commune, normalised number and street, BAN point."""
     latitude, longitude = _geopoint(dpe)
-    address = dpe["adresse_ban"].astype("string")
-    from_address = [split_address(a) for a in address.fillna("")]
-    numbers = [
-        normalise_number(n, None) if pd.notna(n) and str(n).strip() else parsed[0]
-        for n, parsed in zip(dpe["numero_voie_ban"], from_address, strict=True)
-    ]
+    address = dpe["adresse_ban"].astype("string").fillna("")
+
     # The BAN number column has no suffix: take it from the address when present.
-    numbers = [
-        parsed[0] if parsed[0].split(" ")[0] == n and " " in parsed[0] else n
-        for n, parsed in zip(numbers, from_address, strict=True)
-    ]
-    streets = [
-        normalise_street(s) if pd.notna(s) and str(s).strip() else parsed[1]
-        for s, parsed in zip(dpe["nom_rue_ban"], from_address, strict=True)
-    ]
+    suffix = address.str.extract(_ADDRESS_SUFFIX, flags=re.IGNORECASE)[0]
+    number_text = dpe["numero_voie_ban"].astype("string").fillna("")
+    number_key = number_text + "|" + suffix.fillna("")
+    numbers = _map_unique(
+        number_key,
+        lambda k: normalise_number(*k.split("|", 1)) if k[0:1] != "|" else "",
+    )
+    streets = _map_unique(dpe["nom_rue_ban"], normalise_street)
+
+    # Without the split columns, parse the full BAN address (the slow path).
+    incomplete = (numbers == "") | (streets == "")
+    if incomplete.any():
+        parsed = _map_unique(address[incomplete], lambda a: "|".join(split_address(a)))
+        parts = parsed.str.split("|", n=1)
+        numbers = numbers.mask(numbers == "", parts.str[0])
+        streets = streets.mask(streets == "", parts.str[1])
+
     frame = pd.DataFrame(
         {
             "code_commune": dpe["code_insee_ban"].astype("string").to_numpy(),
-            "numero": numbers,
-            "rue": streets,
+            "numero": numbers.fillna("").to_numpy(),
+            "rue": streets.fillna("").to_numpy(),
             "latitude": latitude.to_numpy(),
             "longitude": longitude.to_numpy(),
         }
@@ -191,24 +215,29 @@ def dpe_address_keys(dpe: pd.DataFrame) -> pd.DataFrame:
 
 def enedis_address_keys(enedis: pd.DataFrame) -> pd.DataFrame:
     """Return per Enedis row: commune, normalised number and street."""
-    numbers = [
-        normalise_number(n, s)
-        for n, s in zip(
-            enedis["numero_de_voie"], enedis["indice_de_repetition"], strict=True
-        )
-    ]
-    streets = [
-        normalise_street(f"{_clean(t)} {_clean(v)}")
-        for t, v in zip(enedis["type_de_voie"], enedis["libelle_de_voie"], strict=True)
-    ]
-    fallback = [split_address(a) for a in enedis["adresse"]]
-    numbers = [n or f[0] for n, f in zip(numbers, fallback, strict=True)]
-    streets = [s or f[1] for s, f in zip(streets, fallback, strict=True)]
+    number_key = (
+        enedis["numero_de_voie"].astype("string").fillna("")
+        + "|"
+        + enedis["indice_de_repetition"].astype("string").fillna("")
+    )
+    numbers = _map_unique(number_key, lambda k: normalise_number(*k.split("|", 1)))
+    street_key = (
+        enedis["type_de_voie"].astype("string").fillna("")
+        + "|"
+        + enedis["libelle_de_voie"].astype("string").fillna("")
+    )
+    streets = _map_unique(
+        street_key,
+        lambda k: normalise_street(" ".join(_clean(p) for p in k.split("|"))),
+    )
+    parsed = _map_unique(enedis["adresse"], lambda a: "|".join(split_address(a)))
+    numbers = numbers.mask(numbers == "", parsed.str.split("|", n=1).str[0])
+    streets = streets.mask(streets == "", parsed.str.split("|", n=1).str[1])
     return pd.DataFrame(
         {
             "code_commune": enedis["code_commune"].astype("string").to_numpy(),
-            "numero": numbers,
-            "rue": streets,
+            "numero": numbers.fillna("").to_numpy(),
+            "rue": streets.fillna("").to_numpy(),
         },
         index=enedis.index,
     )

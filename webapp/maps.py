@@ -93,15 +93,15 @@ UNAVAILABLE_COLOR = "#9aa6b3"
 
 #: Colours of the address points by geolocation precision.
 PRECISION_STYLE = {
-    "adresse": ("Adresse retrouvée dans les DPE", "#0b5cad"),
-    "rue": ("Centre de la rue (DPE)", "#d9822b"),
-    "commune": ("Centre de la commune", "#6b4fa0"),
+    "adresse": ("adresse exacte (DPE)", "#0b5cad"),
+    "rue": ("centre de la rue (DPE)", "#d9822b"),
+    "commune": ("centre de la commune", "#6b4fa0"),
 }
 
 #: Centre and zoom of the whole of metropolitan France.
 FRANCE_VIEW = {"lat": 46.6, "lon": 2.4, "zoom": 4.6}
 #: Zoom on a chosen commune.
-COMMUNE_ZOOM = 12.5
+COMMUNE_ZOOM = 13
 
 #: Plotly's French interface strings (modebar), passed with the figure config.
 PLOTLY_FR = {
@@ -1068,13 +1068,13 @@ def address_traces(addresses: pd.DataFrame) -> list[go.Scattermap]:
                 customdata=customdata,
                 hovertemplate=(
                     "<b>%{text}</b><br>"
-                    f"Position : {label.lower()}<br>"
+                    f"Position : {label}<br>"
                     "Logements : %{customdata[0]:,.0f}<br>"
                     "Consommation totale : %{customdata[1]:,.1f} MWh<br>"
                     "Moyenne par logement : %{customdata[2]:,.2f} MWh"
                     "<extra></extra>"
                 ),
-                name=f"Adresses Enedis – {label.lower()}",
+                name=f"Adresses Enedis : {label}",
                 legendgroup="adresses",
             )
         )
@@ -1139,18 +1139,16 @@ def figure_config(filename: str) -> dict[str, Any]:
     }
 
 
-_SCRIPT_OPEN = re.compile(r'<script type="text/javascript">')
+#: Opening tag of the inline script plotly's to_html writes (with or without type).
+SCRIPT_OPEN = re.compile(r"<script(?: type=\"text/javascript\")?>")
 
 
-def figure_html(
-    fig: go.Figure, div_id: str, filename: str, nonce: str | None = None
-) -> str:
+def figure_html(fig: go.Figure, div_id: str, filename: str) -> str:
     """Return the figure as an HTML fragment (no layout, no plotly.js).
 
-    The base layout loads plotly.js with `defer`, so a figure in the first page
-    render runs before `Plotly` exists: its script waits for DOMContentLoaded
-    when needed (htmx swaps later run it at once). `nonce`, when given, is set
-    on the script for a Content-Security-Policy.
+    The figure's script waits for DOMContentLoaded when `Plotly` is not defined
+    yet (plotly.js loaded with `defer`); htmx swaps run it at once. The CSP
+    nonce is added at render time by the `script_nonce` filter.
     """
     height = fig.layout.height
     html = fig.to_html(
@@ -1161,16 +1159,9 @@ def figure_html(
         default_height=f"{height}px" if height else "100%",
         default_width="100%",
     )
-    attributes = f' nonce="{nonce}"' if nonce else ""
-    opening = f'<script type="text/javascript"{attributes}>'
-    guard = (
-        "(function(){var draw=function(){"
-        if html.count('<script type="text/javascript">') == 1
-        else ""
-    )
-    if not guard:
-        return _SCRIPT_OPEN.sub(opening, html)
-    html = _SCRIPT_OPEN.sub(opening + guard, html)
+    if len(SCRIPT_OPEN.findall(html)) != 1:
+        return html
+    html = SCRIPT_OPEN.sub("<script>(function(){var draw=function(){", html)
     closing = (
         "};if(window.Plotly){draw();}"
         "else{document.addEventListener('DOMContentLoaded',draw);}})();</script>"

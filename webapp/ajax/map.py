@@ -55,10 +55,7 @@ def script_nonce(html: str, nonce: str | None) -> Markup:
     nonce is added in one place.
     """
     if nonce:
-        html = html.replace(
-            '<script type="text/javascript">',
-            f'<script type="text/javascript" nonce="{Markup.escape(nonce)}">',
-        )
+        html = maps.SCRIPT_OPEN.sub(f'<script nonce="{Markup.escape(nonce)}">', html)
     return Markup(html)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import render_template
 from flask import request
 
+from webapp import geolocate
 from webapp import maps
 from webapp.ajax.map import ERROR_SLOTS
 from webapp.ajax.map import map_context
 from webapp.ajax.map import map_data
 from webapp.main import bp
+from webapp.store import get_store
 
 
 def form_values(args) -> dict:
@@ -50,3 +52,18 @@ def map_page():
         errors={},
         **map_context(data, filters),
     )
+
+
+@bp.app_template_global("geolocation_summary")
+def geolocation_summary() -> dict | None:
+    """Return the match rates of the Enedis address geolocation (context page)."""
+    geolocation = get_store().aggregates.get("geolocation")
+    if geolocation is None:
+        return None
+    return {
+        "addresses": geolocation.addresses,
+        "address_counts": geolocation.address_counts,
+        "address_rates": geolocation.address_rates,
+        "dwelling_rates": geolocation.dwelling_rates,
+        "labels": geolocate.PRECISION_TITLES,
+    }

@@ -1,8 +1,13 @@
-/* Atlas Énergie 74 — map clicks.
- * Plotly reports clicks on points only through JavaScript events, which htmx
- * cannot listen to. This file forwards a click on a commune point to the
- * "Commune" field of the filter form and fires its change event: the form's own
- * hx-get then loads the commune (zoom, addresses, detail) and updates the URL.
+/* Atlas Énergie 74 — the map's only script, for what htmx cannot do itself.
+ *
+ * 1. Plotly reports clicks on points only through JavaScript events. A click on
+ *    a commune point is forwarded to the "Commune" field of the filter form,
+ *    whose change event makes the form's own hx-get load the commune (zoom,
+ *    addresses, detail) and update the URL.
+ * 2. Before htmx swaps new figures in, the old ones are purged (freeing their
+ *    WebGL map) and lose their id: otherwise htmx's attribute settling copies
+ *    the old figure's attributes onto the new one and later resets them,
+ *    removing the classes plotly.js has just added.
  */
 (function () {
   "use strict";
@@ -12,6 +17,7 @@
   window.atlasMapClick = true;
 
   var CODE = /\(([0-9][0-9AB][0-9]{3})\)$/;
+  var FIGURES = ["carte-communes", "graphique-etiquettes"];
 
   function chooseCommune(event) {
     var point = event && event.points && event.points[0];
@@ -32,7 +38,24 @@
     }
   }
 
+  function releaseFigures(event) {
+    var detail = event.detail;
+    if (!detail.shouldSwap || !detail.target || detail.target.id !== "map-panel") {
+      return;
+    }
+    FIGURES.forEach(function (id) {
+      var old = document.getElementById(id);
+      if (old) {
+        if (window.Plotly) {
+          window.Plotly.purge(old);
+        }
+        old.removeAttribute("id");
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", bind);
   document.addEventListener("htmx:afterSettle", bind);
+  document.addEventListener("htmx:beforeSwap", releaseFigures);
   bind();
 })();
