@@ -45,6 +45,15 @@ CONFIG = {
 
 _SCRIPT_TAG = re.compile(r"<script(?=[\s>])")
 
+#: Colour scale of the density view (counts), light to dark blue.
+DENSITY_SCALE = [
+    [0.0, "#e8f1fa"],
+    [0.05, "#c6dbef"],
+    [0.2, "#6baed6"],
+    [0.5, "#2171b5"],
+    [1.0, "#08306b"],
+]
+
 _AXIS = {
     "gridcolor": "#e5e9ef",
     "linecolor": "#9aa6b3",
@@ -243,7 +252,9 @@ def _density_trace(table: pd.DataFrame) -> tuple[list[dict], tuple[float, float]
         "x": x_edges[:-1] + x_step / 2,
         "y": y_edges[:-1] + y_step / 2,
         "z": np.where(np.isnan(z), None, z).tolist(),
-        "colorscale": "Blues",
+        # Light for few DPE, dark for many; the steep start keeps sparse cells
+        # visible next to the dense valley cells.
+        "colorscale": DENSITY_SCALE,
         "colorbar": {"title": {"text": "DPE"}},
         "hoverongaps": False,
         "name": "DPE",
@@ -715,11 +726,11 @@ def plot_measured_vs_theoretical(
             "hoverinfo": "skip",
         },
     ]
-    suffix = f" ({year})" if year else ""
+    measured = f"mesurée par Enedis en {year}" if year else "mesurée par Enedis"
     return make_figure(
         data,
         layout(
-            f"Électricité mesurée (Enedis{suffix}) et énergie DPE, par commune",
+            f"Électricité {measured} et énergie des DPE, par commune",
             "DPE : énergie finale moyenne, 5 usages (MWh/an par logement)",
             "Enedis : électricité moyenne (MWh/an par logement)",
         ),

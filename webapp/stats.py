@@ -885,7 +885,7 @@ def labels_bands_result(frame: pd.DataFrame, context: Context) -> FigureResult:
 
 
 def passoire_ratio_insight(table: pd.DataFrame) -> str:
-    """Ratio of passoire shares between the highest and lowest reliable bands."""
+    """Ratio of passoire shares between the worst reliable band and the lowest."""
     reliable = table[table["nombre_dpe"] >= MIN_GROUP]
     if len(reliable) < 2:
         return (
@@ -893,7 +893,9 @@ def passoire_ratio_insight(table: pd.DataFrame) -> str:
             "pas de comparaison possible."
         )
 
-    low, high = reliable.iloc[0], reliable.iloc[-1]
+    low = reliable.iloc[0]
+    others = reliable.iloc[1:]
+    high = others.loc[others["part_passoires"].idxmax()]
     high_band = band_between(high["tranche_altitude"])
     low_band = band_between(low["tranche_altitude"])
     if low["part_passoires"] == 0:
@@ -903,9 +905,9 @@ def passoire_ratio_insight(table: pd.DataFrame) -> str:
         )
     ratio = high["part_passoires"] / low["part_passoires"]
     return (
-        f"La part de passoires (F–G) est {nombre(ratio, 1)} fois plus élevée "
-        f"{high_band} ({pourcent(high['part_passoires'], 0)}) que "
-        f"{low_band} ({pourcent(low['part_passoires'], 0)})."
+        f"La part de passoires (F–G) atteint {pourcent(high['part_passoires'], 0)} "
+        f"{high_band}, soit {nombre(ratio, 1)} fois celle mesurée {low_band} "
+        f"({pourcent(low['part_passoires'], 0)})."
     )
 
 
@@ -1194,8 +1196,13 @@ def measured_result(frame: pd.DataFrame, context: Context) -> FigureResult:
 def measured_insight(table: pd.DataFrame, year: int | None) -> str:
     """Median Enedis/DPE ratio across communes and their correlation."""
     ratio = float(table["rapport"].median())
+    where = (
+        "Dans la seule commune comparable"
+        if len(table) == 1
+        else f"Dans les {nombre(len(table))} communes comparables"
+    )
     sentence = (
-        f"Dans les {nombre(len(table))} communes comparables, l'électricité mesurée "
+        f"{where}, l'électricité mesurée "
         f"par Enedis en {year} représente en médiane {pourcent(ratio, 0)} de "
         "l'énergie finale moyenne calculée par les DPE"
     )
