@@ -83,6 +83,7 @@ REQUIRED = (
     "surface_habitable_logement",
     "type_batiment",
     "type_energie_principale_chauffage",
+    "type_installation_chauffage",
 )
 
 #: Boolean inputs and the spellings accepted for them.
@@ -410,7 +411,7 @@ def compare_whatif(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict:
     """Return what a what-if changes against the current prediction."""
     label = new["etiquette_dpe"]
     kwh_saved = current["conso_5_usages_ep"] - new["conso_5_usages_ep"]
-    cost_saved = current["cout_total_5_usages"] - new["cout_total_5_usages"]
+    cost_saved = _difference(current["cout_total_5_usages"], new["cout_total_5_usages"])
     delta = label_rank(current["etiquette_dpe"]) - label_rank(label)
     return {
         "etiquette_dpe": label,
@@ -424,6 +425,13 @@ def compare_whatif(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict:
         "worse_label": delta < 0,
         "worse_consumption": kwh_saved < 0,
     }
+
+
+def _difference(before: float | None, after: float | None) -> float | None:
+    """Return before - after, or None when either is unknown."""
+    if before is None or after is None:
+        return None
+    return before - after
 
 
 def whatifs(predictor, inputs: Mapping[str, Any], current: Mapping[str, Any]):
