@@ -23,6 +23,7 @@ def _navigation():
     return {"nav_items": [(e, label) for e, label in NAV if e in endpoints]}
 
 
+from webapp.main import api_docs  # noqa: E402,F401
 from webapp.main import context  # noqa: E402,F401
 from webapp.main import map  # noqa: E402,F401
 from webapp.main import predict  # noqa: E402,F401
