@@ -1,0 +1,1 @@
+"""Load-test tooling: gunicorn runner and wrk scripts for the benchmarks."""
