@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
+import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response
@@ -315,6 +316,8 @@ class FakeUpstream:
         self.retry_after = "1"
         self.resource_stamp = "20250221-162232"
         self.ods_annee_as_date = True
+        #: Fields added to every row served, whatever `select` says (a new field).
+        self.extra_fields: dict = {}
         self.block: tuple[Callable[[Request], bool], threading.Event] | None = None
         self.reached = threading.Event()
         self._server = None
@@ -528,7 +531,10 @@ class FakeUpstream:
             start = (page - 1) * size
         chosen = rows[start : start + size]
         keys = select or [k for k in dataset.keys if k != "_geoshape"]
-        body["results"] = [{k: r.get(k) for k in keys if k in r} for r in chosen]
+        body["results"] = [
+            {**{k: r.get(k) for k in keys if k in r}, **self.extra_fields}
+            for r in chosen
+        ]
         headers = {}
         if size and len(chosen) == size:
             query = {k: v for k, v in args.items() if k not in ("page", "after")}
@@ -686,3 +692,30 @@ class FakeUpstream:
 
 class _BadRequest(Exception):
     """A 400 of the emulated APIs."""
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def demo_payloads() -> dict:
+    """Demo-generator payloads of the three services (built once per session)."""
+    dpe = demo_dpe()
+    return {
+        "dpe": dpe,
+        "ademe": ademe_datasets(dpe),
+        "enedis": demo_enedis(dpe),
+        "communes": communes_csv(),
+    }
+
+
+@pytest.fixture
+def upstream(demo_payloads):
+    """The fake services serving the demo payloads, stopped after the test."""
+    server = FakeUpstream()
+    server.set_ademe(demo_payloads["ademe"])
+    server.set_enedis(demo_payloads["enedis"])
+    server.communes = demo_payloads["communes"]
+    server.start()
+    yield server
+    server.stop()

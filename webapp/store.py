@@ -705,8 +705,9 @@ class DataStore:
         """Load every dataset (volume, then backup, then initial copy)."""
         with self._lock:
             started = time.perf_counter()
-            manifest = self.read_manifest()
+            # Stat before reading: a manifest replaced in between is seen next time.
             self._manifest_mtime = self._stat_manifest()
+            manifest = self.read_manifest()
             frames: dict[str, pd.DataFrame] = {}
             sources: dict[str, dict] = {}
             rejections: dict[str, dict[str, int]] = {}
