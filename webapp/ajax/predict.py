@@ -33,9 +33,11 @@ PLAYGROUND_MAX_CHARS = 60_000
 
 
 def _error_fragment(status: int, message: str):
-    return render_template(
+    """Return the error fragment of the ajax blueprint with its status."""
+    html = render_template(
         "_error.html", status=status, title=TITLES.get(status), message=message
     )
+    return html, status
 
 
 ratelimit.protect(bp, "RATELIMIT_AJAX", _error_fragment)
