@@ -537,7 +537,10 @@ ALTITUDE_BIN_COLUMNS = {
 
 def altitude_result(frame: pd.DataFrame, context: Context) -> FigureResult:
     """Figure 1: consumption against commune altitude, with the OLS line."""
-    data = frame.dropna(subset=["altitude", "conso_5_usages_par_m2_ep"])
+    # Only the four columns needed: dropping NaN rows on the whole frame would
+    # copy every column.
+    data = frame[list(ALTITUDE_POINT_COLUMNS)]
+    data = data[data["altitude"].notna() & data["conso_5_usages_par_m2_ep"].notna()]
     if data.empty:
         return _empty("altitude", ALTITUDE_BIN_COLUMNS)
 
@@ -576,27 +579,26 @@ def altitude_result(frame: pd.DataFrame, context: Context) -> FigureResult:
 def altitude_bins(frame: pd.DataFrame) -> pd.DataFrame:
     """Count DPE in altitude × consumption cells (non-empty cells only)."""
     altitude = frame["altitude"].to_numpy(dtype=float)
-    conso = np.minimum(
-        frame["conso_5_usages_par_m2_ep"].to_numpy(dtype=float), CONSO_AXIS_MAX - 1e-9
-    )
-    x_edges = np.arange(
-        math.floor(altitude.min() / ALTITUDE_BIN_M) * ALTITUDE_BIN_M,
-        altitude.max() + ALTITUDE_BIN_M,
-        ALTITUDE_BIN_M,
-    )
-    y_edges = np.arange(0, CONSO_AXIS_MAX + CONSO_BIN, CONSO_BIN)
-    if len(x_edges) < 2:
-        x_edges = np.array([x_edges[0], x_edges[0] + ALTITUDE_BIN_M])
+    conso = frame["conso_5_usages_par_m2_ep"].to_numpy(dtype=float)
+    x_start = math.floor(altitude.min() / ALTITUDE_BIN_M) * ALTITUDE_BIN_M
+    nx = int((altitude.max() - x_start) // ALTITUDE_BIN_M) + 1
+    ny = CONSO_AXIS_MAX // CONSO_BIN
 
-    counts, _, _ = np.histogram2d(altitude, conso, bins=[x_edges, y_edges])
-    ix, iy = np.nonzero(counts)
+    # Integer division puts each value in its cell; consumption above the axis
+    # goes to the last row.
+    ix = ((altitude - x_start) // ALTITUDE_BIN_M).astype(np.int64)
+    iy = np.clip(conso // CONSO_BIN, 0, ny - 1).astype(np.int64)
+    counts = np.bincount(ix * ny + iy, minlength=nx * ny)
+    cells = np.flatnonzero(counts)
+    x_low = x_start + (cells // ny) * ALTITUDE_BIN_M
+    y_low = (cells % ny) * CONSO_BIN
     return pd.DataFrame(
         {
-            "altitude_min": x_edges[ix].astype(int),
-            "altitude_max": x_edges[ix + 1].astype(int),
-            "conso_min": y_edges[iy].astype(int),
-            "conso_max": y_edges[iy + 1].astype(int),
-            "nombre_dpe": counts[ix, iy].astype(int),
+            "altitude_min": x_low.astype(int),
+            "altitude_max": (x_low + ALTITUDE_BIN_M).astype(int),
+            "conso_min": y_low.astype(int),
+            "conso_max": (y_low + CONSO_BIN).astype(int),
+            "nombre_dpe": counts[cells].astype(int),
         }
     )
 
@@ -641,19 +643,19 @@ BAND_STATS_COLUMNS = {
 }
 
 
-def band_of(frame: pd.DataFrame) -> pd.Series:
-    """Return the altitude band of each DPE as plain strings."""
-    return frame["tranche_altitude"].astype("string")
+def band_codes(frame: pd.DataFrame) -> np.ndarray:
+    """Return the index of each DPE's altitude band in BAND_NAMES (-1 if none)."""
+    return codes(frame["tranche_altitude"], BAND_NAMES)
 
 
 def band_stats(frame: pd.DataFrame) -> pd.DataFrame:
     """Quartiles and 1.5 IQR whiskers of kWh/m²/an per altitude band."""
-    data = pd.DataFrame(
-        {"band": band_of(frame), "value": frame["conso_5_usages_par_m2_ep"]}
-    ).dropna()
+    bands = band_codes(frame)
+    conso = frame["conso_5_usages_par_m2_ep"].to_numpy(dtype=float)
+    known = ~np.isnan(conso)
     rows = []
-    for band in BAND_NAMES:
-        values = np.sort(data.loc[data["band"] == band, "value"].to_numpy(dtype=float))
+    for index, band in enumerate(BAND_NAMES):
+        values = conso[(bands == index) & known]
         if len(values) == 0:
             continue
         q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
@@ -735,27 +737,31 @@ EXTRA_COST_COLUMNS = {
 
 def extra_cost_table(frame: pd.DataFrame, surface: float, price: float) -> pd.DataFrame:
     """Yearly extra cost per band against the valley for a reference dwelling."""
-    data = pd.DataFrame(
-        {"band": band_of(frame), "value": frame["conso_5_usages_par_m2_ef"]}
-    ).dropna()
-    grouped = data.groupby("band")["value"].agg(["size", "median"])
-    grouped = grouped.reindex([b for b in BAND_NAMES if b in grouped.index])
-    if grouped.empty or VALLEY_BAND not in grouped.index:
+    bands = band_codes(frame)
+    conso = frame["conso_5_usages_par_m2_ef"].to_numpy(dtype=float)
+    known = ~np.isnan(conso)
+    names, sizes, medians = [], [], []
+    for index, band in enumerate(BAND_NAMES):
+        values = conso[(bands == index) & known]
+        if len(values):
+            names.append(band)
+            sizes.append(len(values))
+            medians.append(float(np.median(values)))
+    if VALLEY_BAND not in names:
         return pd.DataFrame(columns=list(EXTRA_COST_COLUMNS))
 
-    valley = grouped.loc[VALLEY_BAND, "median"]
-    gap = grouped["median"] - valley
-    table = pd.DataFrame(
+    median = np.array(medians)
+    gap = median - median[names.index(VALLEY_BAND)]
+    return pd.DataFrame(
         {
-            "tranche_altitude": grouped.index.astype(str),
-            "nombre_dpe": grouped["size"].astype(int).to_numpy(),
-            "mediane_conso_5_usages_par_m2_ef": grouped["median"].round(1).to_numpy(),
-            "ecart_vallee_par_m2": gap.round(1).to_numpy(),
-            "surcout_kwh_an": (gap * surface).round(0).to_numpy(),
-            "surcout_eur_an": (gap * surface * price).round(0).to_numpy(),
+            "tranche_altitude": names,
+            "nombre_dpe": sizes,
+            "mediane_conso_5_usages_par_m2_ef": np.round(median, 1),
+            "ecart_vallee_par_m2": np.round(gap, 1),
+            "surcout_kwh_an": np.round(gap * surface, 0),
+            "surcout_eur_an": np.round(gap * surface * price, 0),
         }
     )
-    return table
 
 
 def extra_cost_result(frame: pd.DataFrame, context: Context) -> FigureResult:
@@ -871,7 +877,7 @@ def labels_bands_result(frame: pd.DataFrame, context: Context) -> FigureResult:
     """Figure 4: label mix per altitude band, passoire share annotated."""
     if frame.empty:
         return _empty("labels-bands", LABEL_BAND_COLUMNS)
-    table = label_shares(frame, band_of(frame), list(BAND_NAMES))
+    table = label_shares(frame, frame["tranche_altitude"], list(BAND_NAMES))
     table = table.rename(columns={"groupe": "tranche_altitude"})
 
     return FigureResult(
@@ -921,30 +927,40 @@ PERIOD_BAND_COLUMNS = {
 }
 
 
+def present_values(values: pd.Series) -> list[str]:
+    """Return the distinct non-missing values (cheap on categorical columns)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = values.cat.codes.to_numpy()
+        used = np.bincount(used[used >= 0], minlength=len(values.cat.categories))
+        return [str(c) for c, n in zip(values.cat.categories, used, strict=True) if n]
+    return sorted(set(values.dropna().astype(str)))
+
+
+def period_order(values: pd.Series) -> list[str]:
+    """ADEME periods oldest first, then any other spelling present, sorted."""
+    present = set(present_values(values))
+    return list(PERIODES) + sorted(present - set(PERIODES))
+
+
 def period_band_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Median kWh/m²/an and count per construction period × altitude band."""
-    data = pd.DataFrame(
-        {
-            "periode_construction": frame["periode_construction"].astype("string"),
-            "tranche_altitude": band_of(frame),
-            "value": frame["conso_5_usages_par_m2_ep"],
-        }
-    ).dropna()
-    grouped = data.groupby(["periode_construction", "tranche_altitude"])["value"]
-    table = grouped.agg(nombre_dpe="size", mediane="median").reset_index()
-    table["mediane"] = table["mediane"].round(1)
+    periods = period_order(frame["periode_construction"])
+    period = codes(frame["periode_construction"], periods)
+    band = band_codes(frame)
+    conso = frame["conso_5_usages_par_m2_ep"].to_numpy(dtype=float)
+    keep = (period >= 0) & (band >= 0) & ~np.isnan(conso)
+    key = period[keep].astype(np.int64) * len(BAND_NAMES) + band[keep]
 
-    period_rank = {p: i for i, p in enumerate(PERIODES)}
-    band_rank = {b: i for i, b in enumerate(BAND_NAMES)}
-    table = table.assign(
-        _p=table["periode_construction"].map(period_rank).fillna(len(PERIODES)),
-        _b=table["tranche_altitude"].map(band_rank),
+    grouped = pd.Series(conso[keep]).groupby(key).agg(["size", "median"])
+    cells = grouped.index.to_numpy()
+    return pd.DataFrame(
+        {
+            "periode_construction": [periods[k // len(BAND_NAMES)] for k in cells],
+            "tranche_altitude": [BAND_NAMES[k % len(BAND_NAMES)] for k in cells],
+            "nombre_dpe": grouped["size"].to_numpy().astype(int),
+            "mediane": grouped["median"].round(1).to_numpy(),
+        }
     )
-    table = table.sort_values(["_p", "_b"]).drop(columns=["_p", "_b"])
-    table["nombre_dpe"] = table["nombre_dpe"].astype(int)
-    return table.astype({"periode_construction": str, "tranche_altitude": str})[
-        list(PERIOD_BAND_COLUMNS)
-    ].reset_index(drop=True)
 
 
 def period_band_result(frame: pd.DataFrame, context: Context) -> FigureResult:
@@ -1012,14 +1028,15 @@ def labels_categories_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Label mix per category of each dimension of figure 6."""
     parts = []
     for column, title in CATEGORY_DIMENSIONS:
-        values = frame[column].astype("string")
+        values = frame[column]
         if column == "periode_construction":
-            order = [p for p in PERIODES]
-            order += sorted(set(values.dropna()) - set(order))
+            order = period_order(values)
         elif column == "type_batiment":
             order = list(TYPES_BATIMENT)
+            order += sorted(set(present_values(values)) - set(order))
         else:
-            order = list(values.dropna().value_counts().index)
+            counts = values.value_counts()
+            order = [str(v) for v in counts[counts > 0].index]
         table = label_shares(frame, values, order)
         table.insert(0, "dimension", title)
         parts.append(table.rename(columns={"groupe": "categorie"}))
@@ -1233,7 +1250,8 @@ def timeline_table(frame: pd.DataFrame) -> pd.DataFrame:
     offsets = (months - first).astype(np.int64)
     count = int(offsets.max()) + 1
 
-    counts = label_counts(frame.loc[dates.index], offsets, count)
+    dated = frame if len(dates) == len(frame) else frame.loc[dates.index]
+    counts = label_counts(dated, offsets, count)
     totals = counts.sum(axis=1)
     labels = np.arange(first, first + count).astype("datetime64[M]")
     table = pd.DataFrame({"mois": labels.astype(str), "nombre_dpe": totals.astype(int)})
