@@ -53,3 +53,24 @@ def test_filter_change_updates_figures_and_url(live_server, page, screenshot):
 
     page.reload()
     assert page.locator("#filtre-type_batiment").input_value() == "maison"
+
+
+def test_commune_search_selects_and_goes_back(live_server, page):
+    page.goto(f"{live_server.url}/stats")
+    _wait_for_figures(page, ["altitude"])
+
+    page.fill("#filtre-commune-q", "chamo")
+    page.wait_for_selector("#commune-results input[value='74056']")
+    page.click("#commune-results input[value='74056']")
+    page.wait_for_url(re.compile(r"/stats\?commune=74056$"))
+    page.wait_for_selector("#commune-selected input[value='74056']:checked")
+    _wait_for_figures(page, ["bands", "timeline"])
+    assert "Chamonix" in page.locator("#commune-selected").inner_text()
+
+    page.click("#commune-selected input[value='74056']")
+    page.wait_for_url(re.compile(r"/stats$"))
+    page.go_back()
+    page.wait_for_url(re.compile(r"commune=74056"))
+    _wait_for_figures(page, ["bands"])
+    assert page.locator("#commune-selected input[value='74056']").is_checked()
+    assert page.console_errors == []
