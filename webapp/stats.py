@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -215,7 +216,7 @@ def choices_from(dpe: pd.DataFrame, communes: pd.DataFrame) -> Choices:
         sorted(present - set(PERIODES))
     )
     return Choices(
-        communes=dict(sorted(names.items(), key=lambda item: _fold(item[1]))),
+        communes=dict(sorted(names.items(), key=lambda item: fold(item[1]))),
         types_batiment=_present(dpe["type_batiment"]),
         periodes=periodes,
         energies=_present(dpe["type_energie_principale_chauffage"]),
@@ -226,12 +227,11 @@ def choices_from(dpe: pd.DataFrame, communes: pd.DataFrame) -> Choices:
 
 
 def _present(column: pd.Series) -> tuple[str, ...]:
-    return tuple(sorted(set(column.dropna().astype(str)), key=_fold))
+    return tuple(sorted(set(column.dropna().astype(str)), key=fold))
 
 
-def _fold(text: str) -> str:
-    import unicodedata
-
+def fold(text: str) -> str:
+    """Return `text` case-folded and without accents, for sorting and search."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -552,8 +552,9 @@ def altitude_result(frame: pd.DataFrame, context: Context) -> FigureResult:
         columns = ALTITUDE_BIN_COLUMNS
         notes.append(
             f"{nombre(len(data))} DPE : vue par cases de {ALTITUDE_BIN_M}{NBSP}m × "
-            f"{CONSO_BIN}{NBSP}kWh/m²/an (au-delà de {MAX_SCATTER_POINTS} points, "
-            "un nuage serait illisible) ; les valeurs au-dessus de "
+            f"{CONSO_BIN}{NBSP}kWh/m²/an (au-delà de "
+            f"{nombre(MAX_SCATTER_POINTS)} points, un nuage serait illisible) ; "
+            "les valeurs au-dessus de "
             f"{CONSO_AXIS_MAX}{NBSP}kWh/m²/an sont comptées dans la dernière case."
         )
     else:
@@ -1169,7 +1170,7 @@ def measured_table(
     table = table.round(
         {"dpe_moyenne_mwh": 2, "enedis_moyenne_mwh": 2, "rapport": 2}
     ).astype({"nombre_dpe": int, "enedis_logements": int, "annee": int})
-    table = table.sort_values("nom_commune", key=lambda s: s.map(_fold))
+    table = table.sort_values("nom_commune", key=lambda s: s.map(fold))
     return table[list(MEASURED_COLUMNS)].reset_index(drop=True), year
 
 

@@ -65,14 +65,14 @@ def search_communes(
     choices: stats.Choices, text: str, exclude: tuple[str, ...]
 ) -> list[tuple[str, str]]:
     """Return the communes whose name or code starts with or contains `text`."""
-    wanted = stats._fold(text.strip())
+    wanted = stats.fold(text.strip())
     if not wanted:
         return []
     starts, contains = [], []
     for code, name in choices.communes.items():
         if code in exclude:
             continue
-        folded = stats._fold(name)
+        folded = stats.fold(name)
         if folded.startswith(wanted) or code.startswith(wanted):
             starts.append((code, name))
         elif wanted in folded:
