@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from webapp import rules
 from webapp import schema
@@ -502,6 +503,7 @@ def build_map_data(
     frame = frame.join(reference, on="code_insee").join(metrics, on="code_insee")
     frame["conso_moyenne_mwh"] = frame["conso_total_mwh"] / frame["nombre_de_logements"]
     frame["annee"] = frame["annee"].astype("int64")
+    frame["libelle"] = point_labels(frame).astype(object)
     frame = frame.sort_values(["code_insee", "annee"]).reset_index(drop=True)
 
     yearly = frame.groupby("code_insee", sort=True)
@@ -515,6 +517,7 @@ def build_map_data(
     all_years["annee"] = pd.NA
     all_years.index.name = "code_insee"
     all_years = all_years.reset_index().set_index("code_insee", drop=False)
+    all_years["libelle"] = point_labels(all_years).astype(object)
 
     by_year = {
         int(year): group.set_index("code_insee", drop=False)
@@ -575,13 +578,13 @@ def table_rows(data: MapData, filters: MapFilters) -> pd.DataFrame:
     else:
         frame = data.by_year[filters.annee].reset_index(drop=True)
     frame = _apply_filters(frame, filters)
-    ascending = filters.ordre == "asc"
-    # Ties keep a stable, readable order: by code then year.
+    # The frames are ordered by code then year, and a stable sort keeps that
+    # order among ties.
     return frame.sort_values(
-        [filters.tri, "code_insee", "annee"],
-        ascending=[ascending, True, True],
+        filters.tri,
+        ascending=filters.ordre == "asc",
         na_position="last",
-        kind="mergesort",
+        kind="stable",
     )[list(TABLE_COLUMNS)]
 
 
@@ -706,23 +709,65 @@ def _round_sig(values: np.ndarray, digits: int = 3) -> np.ndarray:
     return np.round(values * scale) / scale
 
 
-def _json_list(values: np.ndarray, decimals: int | None = None) -> list:
-    """Return a plain list with NaN as None: short JSON text that gzips well."""
+def _rounded(values: np.ndarray, decimals: int | None = None) -> np.ndarray:
+    """Return values as floats rounded for display (NaN kept)."""
     array = np.asarray(values, dtype="float64")
     if decimals is not None:
         array = np.round(array, decimals)
-    out: list = array.tolist()
-    if np.isnan(array).any():
-        out = [None if isinstance(v, float) and math.isnan(v) else v for v in out]
-    if decimals == 0:
-        out = [int(v) if v is not None else None for v in out]
-    return out
+    return array
 
 
-def _point_labels(frame: pd.DataFrame) -> list[str]:
+def _plain(array: np.ndarray) -> list:
+    """Return an array as a JSON-ready list: integers without '.0', NaN as None."""
+    if array.dtype.kind not in "fiu":
+        return array.tolist()
+    values = np.asarray(array, dtype="float64")
+    missing = ~np.isfinite(values)
+    whole = not missing.all() and np.all(values[~missing] == np.round(values[~missing]))
+    out = np.where(missing, 0, values).astype("int64" if whole else "float64")
+    if not missing.any():
+        return out.tolist()
+    boxed = out.astype(object)
+    boxed[missing] = None
+    return boxed.tolist()
+
+
+def compact_arrays(node: Any) -> Any:
+    """Replace the numpy arrays of a figure dict by short plain lists.
+
+    Plotly would write them as base64 typed arrays; for rounded values the decimal
+    text is about as long raw and clearly smaller once gzipped (measured in
+    `bench/bench_map.py`), and building the figure from numpy arrays skips
+    Plotly's slow per-element validation of Python lists.
+    """
+    if isinstance(node, dict):
+        return {key: compact_arrays(value) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        return [compact_arrays(value) for value in node]
+    if isinstance(node, np.ndarray):
+        if node.ndim == 2 and node.dtype.kind in "fiu":
+            columns = [_plain(node[:, j]) for j in range(node.shape[1])]
+            return [list(row) for row in zip(*columns, strict=True)]
+        if node.ndim == 2:
+            return [[compact_arrays(v) for v in row] for row in node.tolist()]
+        return _plain(node)
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    if isinstance(node, np.generic):
+        return node.item()
+    return node
+
+
+def point_labels(frame: pd.DataFrame) -> pd.Series:
+    """Return 'Annecy (74010)' for each commune (the text of its map point)."""
     return (
         frame["nom_commune"].astype(str) + " (" + frame["code_insee"].astype(str) + ")"
-    ).tolist()
+    )
+
+
+def _point_labels(frame: pd.DataFrame) -> np.ndarray:
+    labels = frame["libelle"] if "libelle" in frame else point_labels(frame)
+    return labels.to_numpy(dtype=str)
 
 
 def _view(frame: pd.DataFrame, commune: pd.Series | None) -> dict[str, float]:
@@ -814,53 +859,69 @@ def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
     return frame[column].to_numpy(dtype="float64")
 
 
-def _hover_template(metric: str, year_text: str, with_dpe: bool) -> str:
-    """Hover text; the coloured metric reads marker.color, dwellings marker.size."""
-    total = (
-        "%{marker.color:,.0f}"
-        if metric == "conso_total_mwh"
-        else "%{customdata[0]:,.0f}"
-    )
-    mean = (
-        "%{marker.color:,.2f}"
-        if metric == "conso_moyenne_mwh"
-        else "%{customdata[1]:,.2f}"
-    )
-    lines = [
-        "<b>%{text}</b>",
-        year_text,
-        "Logements : %{marker.size:,.0f}",
-        f"Consommation totale : {total} MWh",
-        f"Moyenne par logement : {mean} MWh",
-        "Altitude : %{customdata[2]:,.0f} m",
-        "Densité : %{customdata[3]:,.0f} hab./km²",
+#: Hover fields of a commune point: column, French label, d3 format, unit.
+HOVER_FIELDS = (
+    ("conso_total_mwh", "Consommation totale", ",.0f", " MWh"),
+    ("conso_moyenne_mwh", "Moyenne par logement", ",.2f", " MWh"),
+    ("altitude", "Altitude moyenne", ",.0f", " m"),
+    ("densite", "Densité", ",.0f", " hab./km²"),
+)
+#: Fields left out of the hover of the large (national) views, to keep the
+#: fragment under its size goal; the table and the commune detail show them.
+LARGE_VIEW_OMITTED = ("altitude", "densite")
+
+
+def _hover_fields(metric: str, large: bool) -> list[tuple[str, str, str, str]]:
+    """Fields carried in customdata: all but the coloured one (in marker.color)."""
+    return [
+        field
+        for field in HOVER_FIELDS
+        if field[0] != metric and not (large and field[0] in LARGE_VIEW_OMITTED)
     ]
+
+
+def _hover_template(metric: str, year_text: str, with_dpe: bool, large: bool) -> str:
+    """Hover text; the coloured metric reads marker.color, dwellings marker.size."""
+    lines = ["<b>%{text}</b>", year_text, "Logements : %{marker.size:,.0f}"]
+    fields = _hover_fields(metric, large)
+    index = {field[0]: i for i, field in enumerate(fields)}
+    for column, label, fmt, unit in HOVER_FIELDS:
+        if column == metric:
+            lines.append(f"{label} : %{{marker.color:{fmt}}}{unit}")
+        elif column in index:
+            lines.append(f"{label} : %{{customdata[{index[column]}]:{fmt}}}{unit}")
     if with_dpe:
-        lines.append("Part de passoires (F, G) : %{customdata[4]:.1%}")
-        lines.append("Étiquette médiane : %{customdata[5]}")
+        n = len(fields)
+        lines.append(f"Part de passoires (F, G) : %{{customdata[{n}]:.1%}}")
+        lines.append(f"Étiquette médiane : %{{customdata[{n + 1}]}}")
     else:
         lines.append("Données DPE indisponibles")
     return "<br>".join(lines) + "<extra></extra>"
 
 
-def _customdata(frame: pd.DataFrame, metric: str, with_dpe: bool) -> list:
-    """Hover values; the coloured column is left empty, since marker.color has it."""
-    total = _round_sig(frame["conso_total_mwh"].to_numpy(dtype="float64"), 4)
-    mean = np.round(frame["conso_moyenne_mwh"].to_numpy(dtype="float64"), 2)
+def _customdata(
+    frame: pd.DataFrame, metric: str, with_dpe: bool, large: bool
+) -> np.ndarray:
+    """Hover values of `_hover_fields`, then the DPE share and median label."""
+    rounding = {
+        "conso_total_mwh": lambda v: np.round(_round_sig(v, 4)),
+        "conso_moyenne_mwh": lambda v: np.round(v, 2),
+        "altitude": np.round,
+        "densite": np.round,
+    }
     columns = [
-        _json_list(np.round(total), 0) if metric != "conso_total_mwh" else None,
-        _json_list(mean) if metric != "conso_moyenne_mwh" else None,
-        _json_list(frame["altitude"].to_numpy(dtype="float64"), 0),
-        _json_list(frame["densite"].to_numpy(dtype="float64"), 0),
+        rounding[column](frame[column].to_numpy(dtype="float64"))
+        for column, *_ in _hover_fields(metric, large)
     ]
-    if with_dpe:
-        share = np.round(frame["part_passoires"].to_numpy(dtype="float64"), 3)
-        rank = frame["etiquette_mediane_rang"].to_numpy(dtype="float64")
-        columns.append(_json_list(share))
-        columns.append([rules.LABELS[int(r)] if np.isfinite(r) else "–" for r in rank])
-    n = len(frame)
-    filled = [c if c is not None else [None] * n for c in columns]
-    return [list(row) for row in zip(*filled, strict=True)]
+    if not with_dpe:
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+    share = np.round(frame["part_passoires"].to_numpy(dtype="float64"), 3)
+    numbers = np.column_stack([*columns, share])
+    table = numbers.astype(object)
+    table[np.isnan(numbers)] = None
+    rank = frame["etiquette_mediane_rang"].to_numpy(dtype="float64")
+    labels = [rules.LABELS[int(r)] if np.isfinite(r) else "–" for r in rank]
+    return np.column_stack([table, np.array(labels, dtype=object)])
 
 
 def _year_text(frame: pd.DataFrame, annee: int | None) -> str:
@@ -906,7 +967,8 @@ def scatter_map(
     """
     fig = go.Figure()
     frame = frame[frame["latitude"].notna() & frame["longitude"].notna()]
-    decimals = 3 if len(frame) <= FINE_COORDINATES_MAX_POINTS else 2
+    large = len(frame) > FINE_COORDINATES_MAX_POINTS
+    decimals = 2 if large else 3
     values = _metric_values(frame, metric)
     colour = _colour_settings(metric, values)
     year_text = _year_text(frame, annee)
@@ -923,7 +985,7 @@ def scatter_map(
         part_values = values[mask]
         available = metric not in DPE_METRICS or has_dpe
         marker: dict[str, Any] = {
-            "size": _json_list(part["nombre_de_logements"].to_numpy(), 0),
+            "size": _rounded(part["nombre_de_logements"].to_numpy(), 0),
             "sizemode": "area",
             "sizeref": size_ref,
             "sizemin": MIN_MARKER_PX,
@@ -931,20 +993,22 @@ def scatter_map(
         }
         if available:
             marker.update(
-                color=_json_list(_round_sig(part_values, 3)), coloraxis="coloraxis"
+                color=_rounded(_round_sig(part_values, 3)), coloraxis="coloraxis"
             )
         else:
             marker.update(color=UNAVAILABLE_COLOR)
         fig.add_trace(
             go.Scattermap(
-                lat=_json_list(part["latitude"].to_numpy(), decimals),
-                lon=_json_list(part["longitude"].to_numpy(), decimals),
+                lat=_rounded(part["latitude"].to_numpy(), decimals),
+                lon=_rounded(part["longitude"].to_numpy(), decimals),
                 mode="markers",
                 marker=marker,
                 text=_point_labels(part),
-                customdata=_customdata(part, metric if available else "", has_dpe),
+                customdata=_customdata(
+                    part, metric if available else "", has_dpe, large
+                ),
                 hovertemplate=_hover_template(
-                    metric if available else "", year_text, has_dpe
+                    metric if available else "", year_text, has_dpe, large
                 ),
                 name=name if available else "Sans données DPE (indisponible)",
                 showlegend=not available or metric not in DPE_METRICS,
@@ -994,9 +1058,9 @@ def density_map(
     year_text = _year_text(frame, annee)
     fig = go.Figure(
         go.Densitymap(
-            lat=_json_list(frame["latitude"].to_numpy(), decimals),
-            lon=_json_list(frame["longitude"].to_numpy(), decimals),
-            z=_json_list(_round_sig(total, 3)),
+            lat=_rounded(frame["latitude"].to_numpy(), decimals),
+            lon=_rounded(frame["longitude"].to_numpy(), decimals),
+            z=_rounded(_round_sig(total, 3)),
             radius=radius,
             text=_point_labels(frame),
             hovertemplate=(
@@ -1044,12 +1108,12 @@ def address_traces(addresses: pd.DataFrame) -> list[go.Scattermap]:
         customdata = [
             list(row)
             for row in zip(
-                _json_list(part["nombre_de_logements"].to_numpy(), 0),
-                _json_list(
+                _rounded(part["nombre_de_logements"].to_numpy(), 0),
+                _rounded(
                     part["consommation_annuelle_totale_de_l_adresse_mwh"].to_numpy(),
                     1,
                 ),
-                _json_list(
+                _rounded(
                     part[
                         "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh"
                     ].to_numpy(),
@@ -1060,11 +1124,11 @@ def address_traces(addresses: pd.DataFrame) -> list[go.Scattermap]:
         ]
         traces.append(
             go.Scattermap(
-                lat=_json_list(part["latitude"].to_numpy(), 5),
-                lon=_json_list(part["longitude"].to_numpy(), 5),
+                lat=_rounded(part["latitude"].to_numpy(), 5),
+                lon=_rounded(part["longitude"].to_numpy(), 5),
                 mode="markers",
                 marker={"size": 9, "color": colour, "opacity": 0.9},
-                text=part["adresse"].astype(str).tolist(),
+                text=part["adresse"].astype(str).to_numpy(dtype=str),
                 customdata=customdata,
                 hovertemplate=(
                     "<b>%{text}</b><br>"
@@ -1143,6 +1207,32 @@ def figure_config(filename: str) -> dict[str, Any]:
 SCRIPT_OPEN = re.compile(r"<script(?: type=\"text/javascript\")?>")
 
 
+#: JSON escapes of Latin-1 and Latin Extended-A letters (é, è, ç, œ…).
+_UNICODE_ESCAPE = re.compile(r"\\u(00[a-fA-F][0-9a-fA-F]|01[0-7][0-9a-fA-F])")
+
+
+def _unescape_letters(html: str) -> str:
+    """Write accented letters as UTF-8 instead of \\uXXXX escapes (French names).
+
+    Only letters from U+00A0 to U+017F are unescaped; the escapes plotly adds for
+    script safety (<, >, &, /, quotes, line separators) stay.
+    """
+
+    def replace(match: re.Match) -> str:
+        start = match.start()
+        backslashes = 0
+        while start - backslashes > 0 and html[start - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes % 2:
+            # An escaped backslash followed by the text "u00e9": keep it.
+            return match.group(0)
+        return chr(int(match.group(1), 16))
+
+    if "\\u0" not in html:
+        return html
+    return _UNICODE_ESCAPE.sub(replace, html)
+
+
 def figure_html(fig: go.Figure, div_id: str, filename: str) -> str:
     """Return the figure as an HTML fragment (no layout, no plotly.js).
 
@@ -1151,7 +1241,14 @@ def figure_html(fig: go.Figure, div_id: str, filename: str) -> str:
     nonce is added at render time by the `script_nonce` filter.
     """
     height = fig.layout.height
-    html = fig.to_html(
+    html = pio.to_html(
+        compact_arrays(
+            {
+                "data": [trace.to_plotly_json() for trace in fig.data],
+                "layout": fig.layout.to_plotly_json(),
+            }
+        ),
+        validate=False,
         full_html=False,
         include_plotlyjs=False,
         div_id=div_id,
@@ -1159,6 +1256,7 @@ def figure_html(fig: go.Figure, div_id: str, filename: str) -> str:
         default_height=f"{height}px" if height else "100%",
         default_width="100%",
     )
+    html = _unescape_letters(html)
     if len(SCRIPT_OPEN.findall(html)) != 1:
         return html
     html = SCRIPT_OPEN.sub("<script>(function(){var draw=function(){", html)

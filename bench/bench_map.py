@@ -1,0 +1,316 @@
+"""Benchmark of the map page: server time and size of the map and table fragments.
+
+Three datasets: the shipped demo data (Haute-Savoie), a 10x larger generated
+demo dataset, and a generated national dataset of about 35,000 communes (the
+communes table and the per-commune Enedis aggregates, written to a temporary
+volume in the store's column names). The floor of each map is Plotly itself:
+building and serialising a plain figure of the same points (coordinates, names,
+colour, size) with `to_html`, measured in the same run.
+
+Run alone with ``python -m bench.bench_map`` (prints JSON), or with the others
+through ``python -m bench``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+logger = logging.getLogger("bench.map")
+
+#: Goals of issue 8: p50 at most 3x the Plotly floor, at most 2x growth on 10x data.
+FLOOR_FACTOR_GOAL = 3.0
+GROWTH_GOAL = 2.0
+#: Size goals: Haute-Savoie view (raw) and France view (gzip, as transferred).
+HAUTE_SAVOIE_MAX_BYTES = 80 * 1024
+FRANCE_MAX_GZIP_BYTES = 600 * 1024
+
+#: Number of communes of the generated national dataset.
+NATIONAL_COMMUNES = 35_000
+YEARS = tuple(range(2018, 2025))
+
+_SYLLABLES = (
+    "ba bel bon bour ca cha champ che cour de fon font gar gny la lan le lin lon "
+    "ma mar mont mou na neu pa pier pon ré ri roc sa saint sau ser ta ter tour val "
+    "ven vil ville vy"
+).split()
+
+
+# --------------------------------------------------------------------------- data
+
+
+def national_frames(
+    n: int = NATIONAL_COMMUNES, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return a synthetic national communes table and Enedis per-commune frame."""
+    rng = np.random.default_rng(seed)
+    departements = [f"{d:02d}" for d in range(1, 96) if d != 20] + ["2A", "2B"]
+    centres = {
+        d: (rng.uniform(43.0, 50.5), rng.uniform(-3.8, 7.5)) for d in departements
+    }
+    dep = np.array(departements)[rng.integers(0, len(departements), n)]
+    dep = np.sort(dep)
+    numbers = pd.Series(dep).groupby(dep).cumcount().to_numpy() + 1
+    codes = [f"{d}{k:03d}" for d, k in zip(dep, numbers, strict=True)]
+    names = [
+        "-".join(
+            "".join(rng.choice(_SYLLABLES, rng.integers(2, 4))).capitalize()
+            for _ in range(rng.integers(1, 3))
+        )
+        for _ in range(n)
+    ]
+    lat = np.array([centres[d][0] for d in dep]) + rng.normal(0, 0.25, n)
+    lon = np.array([centres[d][1] for d in dep]) + rng.normal(0, 0.35, n)
+    altitude = np.round(rng.gamma(2.0, 180.0, n))
+    communes = pd.DataFrame(
+        {
+            "code_insee": codes,
+            "nom_standard": names,
+            "dep_code": dep,
+            "dep_nom": [f"Département {d}" for d in dep],
+            "reg_code": "00",
+            "code_postal": [
+                f"{d.replace('A', '0').replace('B', '0')}{k:03d}"
+                for d, k in zip(dep, numbers, strict=True)
+            ],
+            "population": np.round(rng.lognormal(6.5, 1.4, n)),
+            "codes_postaux": None,
+            "densite": np.round(rng.lognormal(3.8, 1.5, n), 1),
+            "altitude_moyenne": altitude,
+            "altitude_minimale": altitude - 50,
+            "altitude_maximale": altitude + 150,
+            "latitude_centre": lat.round(5),
+            "longitude_centre": lon.round(5),
+        }
+    )
+    communes["codes_postaux"] = communes["code_postal"]
+    rows = []
+    dwellings = np.round(rng.lognormal(4.0, 1.3, n)) + 10
+    per_site = rng.uniform(2.0, 8.0, n)
+    for year in YEARS:
+        drift = rng.lognormal(0, 0.03, n)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "code_commune": codes,
+                    "annee": year,
+                    "nombre_de_logements": dwellings,
+                    "conso_total_mwh": (dwellings * per_site * drift).round(3),
+                }
+            )
+        )
+    return communes, pd.concat(rows, ignore_index=True)
+
+
+def _national_volume(folder: Path) -> Path:
+    """Write the national frames where the store reads refreshed data."""
+    from webapp.store import write_frame_csv
+
+    communes, enedis_communes = national_frames()
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    write_frame_csv(data / "communes.csv", communes)
+    write_frame_csv(data / "enedis_communes.csv", enedis_communes)
+    return folder
+
+
+def _scaled_initial(folder: Path, scale: float) -> Path:
+    """Write a demo dataset `scale` times larger, with the initial file names."""
+    from webapp import demo
+    from webapp.store import INITIAL_DIR
+
+    communes = demo.load_communes()
+    dpe = demo.generate_dpe(communes, n=demo.N_DPE, seed=demo.SEED, scale=scale)
+    enedis = demo.generate_enedis(communes, dpe, seed=demo.SEED)
+    folder.mkdir(parents=True, exist_ok=True)
+    demo.write_csv_gz(dpe, folder / "dpe-74.csv.gz")
+    demo.write_csv_gz(enedis, folder / "enedis-74.csv.gz")
+    for name in ("communes-74.csv", "properties.json"):
+        shutil.copy(INITIAL_DIR / name, folder / name)
+    return folder
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _time(function, repeat: int) -> list[float]:
+    function()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _summary(times: list[float]) -> dict:
+    ordered = sorted(times)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p90_ms": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 2),
+        "runs": len(ordered),
+    }
+
+
+def _floor(app, query: dict, repeat: int) -> dict:
+    """Build and serialise the plain Plotly figure of the same points."""
+    from webapp import maps
+    from webapp.store import get_store
+
+    with app.test_request_context():
+        data = get_store().aggregates["map"]
+        filters = maps.parse_filters(query, data)
+        frame = maps.map_frame(data, filters)
+
+    def build():
+        fig = go.Figure(
+            go.Scattermap(
+                lat=frame["latitude"].to_numpy(),
+                lon=frame["longitude"].to_numpy(),
+                text=frame["nom_commune"].astype(str).tolist(),
+                marker={
+                    "color": frame["conso_total_mwh"].to_numpy(),
+                    "size": frame["nombre_de_logements"].to_numpy(),
+                },
+            )
+        )
+        fig.update_layout(map_style="open-street-map")
+        return fig.to_html(full_html=False, include_plotlyjs=False, div_id="floor")
+
+    html = build()
+    return {
+        **_summary(_time(build, repeat)),
+        "points": int(len(frame)),
+        "bytes": len(html.encode()),
+        "gzip_bytes": len(gzip.compress(html.encode(), 5)),
+    }
+
+
+def _fragment(client, url: str, repeat: int) -> dict:
+    headers = {"HX-Request": "true", "Accept-Encoding": "gzip"}
+
+    def get():
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.status_code)
+        return response
+
+    response = get()
+    body = response.get_data()
+    raw = gzip.decompress(body) if response.content_encoding == "gzip" else body
+    return {
+        **_summary(_time(get, repeat)),
+        "bytes": len(raw),
+        "gzip_bytes": len(body),
+    }
+
+
+def _scenario(app, views: dict[str, tuple[str, dict]], repeat: int) -> dict:
+    client = app.test_client()
+    results = {}
+    for name, (url, floor_query) in views.items():
+        fragment = _fragment(client, url, repeat)
+        if floor_query is not None:
+            floor = _floor(app, floor_query, repeat)
+            fragment["floor"] = floor
+            fragment["x_floor"] = round(fragment["p50_ms"] / floor["p50_ms"], 2)
+        results[name] = {"url": url, **fragment}
+        logger.info("%s: %s", name, json.dumps(results[name]))
+    return results
+
+
+HAUTE_SAVOIE_VIEWS = {
+    "map_74_year": ("/ajax/map?annee=2023", {"annee": "2023"}),
+    "map_74_all_years": ("/ajax/map", {}),
+    "map_74_commune": ("/ajax/map?annee=2023&commune=74010", None),
+    "table_74": ("/ajax/communes/table?annee=2023&tri=nom_commune&ordre=asc", None),
+}
+NATIONAL_VIEWS = {
+    "map_france_year": (
+        "/ajax/map?departement=tous&annee=2023",
+        {"departement": "tous", "annee": "2023"},
+    ),
+    "map_france_heat": ("/ajax/map?departement=tous&annee=2023&mode=chaleur", None),
+    "table_france": ("/ajax/communes/table?departement=tous&annee=2023", None),
+}
+
+
+def run(repeat: int = 15) -> dict:
+    """Measure the three datasets and compare with the goals."""
+    from tests.conftest import make_app
+
+    results: dict = {"goals": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-map-") as tmp:
+        root = Path(tmp)
+
+        started = time.perf_counter()
+        demo_app = make_app(root / "demo-volume", REQUEST_LOG=False)
+        results["demo"] = {
+            "load_s": round(time.perf_counter() - started, 2),
+            **_scenario(demo_app, HAUTE_SAVOIE_VIEWS, repeat),
+        }
+
+        started = time.perf_counter()
+        initial = _scaled_initial(root / "initial-10x", scale=10)
+        generated = time.perf_counter() - started
+        started = time.perf_counter()
+        big_app = make_app(
+            root / "big-volume", INITIAL_DATA_PATH=str(initial), REQUEST_LOG=False
+        )
+        results["demo_10x"] = {
+            "generate_s": round(generated, 2),
+            "load_s": round(time.perf_counter() - started, 2),
+            **_scenario(big_app, HAUTE_SAVOIE_VIEWS, repeat),
+        }
+
+        volume = _national_volume(root / "national-volume")
+        started = time.perf_counter()
+        national_app = make_app(volume, REQUEST_LOG=False)
+        results["national"] = {
+            "load_s": round(time.perf_counter() - started, 2),
+            **_scenario(national_app, NATIONAL_VIEWS, max(5, repeat // 2)),
+        }
+
+    results["goals"] = _goals(results)
+    return results
+
+
+def _goals(results: dict) -> dict:
+    """Compare the measures with the goals of the issue."""
+    demo, big, national = results["demo"], results["demo_10x"], results["national"]
+    checks = {}
+    for name in ("map_74_year", "map_74_all_years"):
+        checks[f"{name}_x_floor<={FLOOR_FACTOR_GOAL}"] = (
+            demo[name]["x_floor"] <= FLOOR_FACTOR_GOAL
+        )
+        checks[f"{name}_bytes<={HAUTE_SAVOIE_MAX_BYTES}"] = (
+            demo[name]["bytes"] <= HAUTE_SAVOIE_MAX_BYTES
+        )
+    checks[f"map_france_x_floor<={FLOOR_FACTOR_GOAL}"] = (
+        national["map_france_year"]["x_floor"] <= FLOOR_FACTOR_GOAL
+    )
+    checks[f"map_france_gzip_bytes<={FRANCE_MAX_GZIP_BYTES}"] = (
+        national["map_france_year"]["gzip_bytes"] <= FRANCE_MAX_GZIP_BYTES
+    )
+    for name in HAUTE_SAVOIE_VIEWS:
+        growth = big[name]["p50_ms"] / demo[name]["p50_ms"]
+        checks[f"{name}_growth_10x<={GROWTH_GOAL} ({growth:.2f})"] = (
+            growth <= GROWTH_GOAL
+        )
+    return checks
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
+    print(json.dumps(run(), indent=2, ensure_ascii=False))
+    sys.exit(0)
