@@ -112,6 +112,9 @@ def layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, An
 def make_figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
     """Assemble a figure from trace and layout dicts.
 
+    Small arrays are passed as lists: Plotly encodes NumPy arrays as base64
+    typed arrays, which only pays off for long ones (the scatter of figure 1).
+
     Validation is skipped because property-by-property validation costs tens of
     milliseconds per figure, beyond the fragment time budget; the tests build
     every figure again with validation on (`validated`).
@@ -196,7 +199,7 @@ def plot_altitude_conso(
                 "y": table["conso_5_usages_par_m2_ep"].to_numpy(),
                 "mode": "markers",
                 "marker": {"color": ACCENT, "opacity": 0.45, "size": 6},
-                "customdata": table[["nom_commune_ban"]].to_numpy(),
+                "customdata": table[["nom_commune_ban"]].to_numpy().tolist(),
                 "name": "DPE",
                 "hovertemplate": (
                     "%{customdata[0]}<br>Altitude : %{x:,.0f} m<br>"
@@ -315,12 +318,14 @@ def plot_conso_by_band(table: pd.DataFrame, *, min_group: int = 30) -> go.Figure
         {
             "type": "scatter",
             "x": labels,
-            "y": table["mediane"].to_numpy(),
+            "y": table["mediane"].tolist(),
             "mode": "markers+text",
             "marker": {"symbol": "diamond", "size": 9, "color": "#1d2733"},
             "text": [f"médiane {nombre(v)}" for v in table["mediane"]],
             "textposition": "middle right",
-            "customdata": table[["nombre_dpe", "q1", "q3", "moyenne"]].to_numpy(),
+            "customdata": table[["nombre_dpe", "q1", "q3", "moyenne"]]
+            .to_numpy()
+            .tolist(),
             "name": "Médiane",
             "showlegend": False,
             "hovertemplate": (
@@ -382,16 +387,16 @@ def plot_extra_cost(
     bar = {
         "type": "bar",
         "x": [band_label(b) for b in table["tranche_altitude"]],
-        "y": amounts.to_numpy(),
+        "y": amounts.tolist(),
         "marker": {
             "color": [ACCENT if n >= min_group else GREY for n in table["nombre_dpe"]]
         },
         "text": [f"{'+' if v > 0 else ''}{nombre(v)} €" for v in amounts],
         "textposition": "outside",
         "cliponaxis": False,
-        "customdata": table[
-            ["ecart_vallee_par_m2", "surcout_kwh_an", "nombre_dpe"]
-        ].to_numpy(),
+        "customdata": table[["ecart_vallee_par_m2", "surcout_kwh_an", "nombre_dpe"]]
+        .to_numpy()
+        .tolist(),
         "name": "Surcoût",
         "hovertemplate": (
             "%{x}<br>Surcoût : %{y:,.0f} €/an<br>"
@@ -447,7 +452,7 @@ def plot_labels_by_band(table: pd.DataFrame, *, min_group: int = 30) -> go.Figur
             {
                 "type": "bar",
                 "x": x,
-                "y": (shares * 100).to_numpy(),
+                "y": (shares * 100).tolist(),
                 "name": label,
                 "marker": {
                     "color": rules.LABEL_COLORS[label],
@@ -458,7 +463,7 @@ def plot_labels_by_band(table: pd.DataFrame, *, min_group: int = 30) -> go.Figur
                 "text": [_share_text(label, s, 0.05) for s in shares],
                 "textposition": "inside",
                 "insidetextanchor": "middle",
-                "customdata": table[["nombre_dpe"]].to_numpy(),
+                "customdata": table[["nombre_dpe"]].to_numpy().tolist(),
                 "hovertemplate": (
                     f"%{{x}}<br>Étiquette {label} : %{{y:,.1f}} %<br>"
                     "DPE de la tranche : %{customdata[0]:,.0f}<extra></extra>"
@@ -526,7 +531,7 @@ def plot_period_band(table: pd.DataFrame, *, min_group: int = 30) -> go.Figure:
         # Values printed in the cells keep the chart readable without colour.
         "text": [["" if np.isnan(v) else nombre(v) for v in row] for row in z],
         "texttemplate": "%{text}",
-        "customdata": counts.fillna(0).astype(int).to_numpy(),
+        "customdata": counts.fillna(0).astype(int).to_numpy().tolist(),
         "colorscale": "YlOrRd",
         "colorbar": {"title": {"text": "kWh/m²/an"}},
         "hoverongaps": False,
@@ -621,7 +626,7 @@ def plot_labels_by_category(
                     "type": "bar",
                     "orientation": "h",
                     "y": names,
-                    "x": (shares * 100).to_numpy(),
+                    "x": (shares * 100).tolist(),
                     "xaxis": "x",
                     "yaxis": f"y{suffix}",
                     "name": label,
@@ -695,8 +700,8 @@ def plot_measured_vs_theoretical(
     data = [
         {
             "type": "scatter",
-            "x": table["dpe_moyenne_mwh"].to_numpy(),
-            "y": table["enedis_moyenne_mwh"].to_numpy(),
+            "x": table["dpe_moyenne_mwh"].tolist(),
+            "y": table["enedis_moyenne_mwh"].tolist(),
             "mode": "markers",
             "marker": {
                 "color": ACCENT,
@@ -706,7 +711,9 @@ def plot_measured_vs_theoretical(
             },
             "customdata": table[
                 ["nom_commune", "nombre_dpe", "enedis_logements", "rapport"]
-            ].to_numpy(),
+            ]
+            .to_numpy()
+            .tolist(),
             "name": "Communes (taille : logements Enedis)",
             "hovertemplate": (
                 "%{customdata[0]}<br>DPE : %{x:,.2f} MWh/an par logement "
@@ -760,15 +767,15 @@ def plot_timeline(
     if table.empty:
         return empty_figure(NO_DPE)
 
-    months = (table["mois"] + "-15").to_numpy()
+    months = (table["mois"] + "-15").tolist()
     data = [
         {
             "type": "bar",
             "x": months,
-            "y": table[f"nombre_{label}"].to_numpy(),
+            "y": table[f"nombre_{label}"].tolist(),
             "name": label,
             "marker": {"color": rules.LABEL_COLORS[label], "line": {"width": 0}},
-            "customdata": table[["nombre_dpe"]].to_numpy(),
+            "customdata": table[["nombre_dpe"]].to_numpy().tolist(),
             "hovertemplate": (
                 f"%{{x|%m/%Y}}<br>Étiquette {label} : %{{y:,.0f}} DPE "
                 "sur %{customdata[0]:,.0f}<extra></extra>"

@@ -342,6 +342,32 @@ def _to_float(text: str) -> float | None:
 # --------------------------------------------------------------------------- filtering
 
 
+#: DPE columns the statistics read; the filtered copies hold only these.
+STATS_COLUMNS = (
+    "numero_dpe",
+    "date_etablissement_dpe",
+    "etiquette_dpe",
+    "conso_5_usages_par_m2_ep",
+    "conso_5_usages_par_m2_ef",
+    "conso_5_usages_ef",
+    "surface_habitable_logement",
+    "type_batiment",
+    "periode_construction",
+    "type_energie_principale_chauffage",
+    "source",
+    "code_insee_ban",
+    "nom_commune_ban",
+    "altitude",
+    "tranche_altitude",
+)
+
+
+@aggregate("stats_dpe")
+def _stats_dpe_aggregate(snapshot) -> pd.DataFrame:
+    # A narrow copy: filtering the 47-column table would copy every column.
+    return snapshot.dpe[list(STATS_COLUMNS)].copy()
+
+
 def apply_filters(dpe: pd.DataFrame, filters: StatsFilters) -> pd.DataFrame:
     """Return the DPE rows selected by `filters`."""
     mask = np.ones(len(dpe), dtype=bool)

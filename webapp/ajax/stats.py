@@ -20,6 +20,7 @@ from webapp.main.stats import display_table
 from webapp.main.stats import page_query
 from webapp.main.stats import search_communes
 from webapp.main.stats import stats_context
+from webapp.main.stats import stats_frame
 from webapp.main.stats import with_query
 from webapp.store import get_store
 
@@ -40,7 +41,7 @@ def _figure_html(result: stats.FigureResult) -> str:
 
 def _result(name: str, filters: stats.StatsFilters) -> stats.FigureResult:
     store = get_store()
-    frame = stats.filtered(store.dpe, filters)
+    frame = stats.filtered(stats_frame(store), filters)
     context = stats.Context(
         filters=filters, enedis=store.aggregates.get("stats_enedis_per_dwelling")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import pandas as pd
 from flask import render_template
 from flask import request
 from flask import url_for
@@ -31,11 +32,16 @@ def with_query(url: str, query: str) -> str:
     return f"{url}?{query}" if query else url
 
 
+def stats_frame(store) -> pd.DataFrame:
+    """Return the narrow DPE table of the statistics (the full one as fallback)."""
+    return store.aggregates.get("stats_dpe", store.dpe)
+
+
 def stats_context(filters: stats.StatsFilters, oob: bool = False) -> dict:
     """Return what the page and the KPI fragment render for a selection."""
     store = get_store()
     choices = store.aggregates["stats_choices"]
-    frame = stats.filtered(store.dpe, filters)
+    frame = stats.filtered(stats_frame(store), filters)
     query = page_query(filters)
     return {
         "filters": filters,
