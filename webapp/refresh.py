@@ -408,7 +408,7 @@ class RefreshJob:
             "started_at": store_module.now_iso(),
             "resumed": False,
             "datasets": {
-                dataset: {"next": None, "rows": 0, "total": None, "offset": 0}
+                dataset: {"next": None, "rows": 0, "total": None, "pages": 0}
                 for dataset in ademe.DATASETS
             },
         }
@@ -437,22 +437,30 @@ class RefreshJob:
         )
         base_url = self.config["ADEME_API_URL"]
         page_size = int(self.config.get("ADEME_PAGE_SIZE", datafair.MAX_PAGE_SIZE))
-        fetch_rejected: dict[str, int] = {}
 
+        parts = []
         with self._client("ademe") as client:
             for dataset, cursor in plan["datasets"].items():
-                if cursor.get("done"):
-                    continue
-                self._fetch_ademe_dataset(
-                    client, base_url, dataset, cursor, plan, page_size, fetch_rejected
-                )
+                folder = self.staging / "ademe" / dataset
+                pages = read_staged_pages(folder, cursor)
+                if not cursor.get("done"):
+                    self._fetch_ademe_dataset(
+                        client, base_url, dataset, cursor, plan, page_size, pages
+                    )
+                if pages:
+                    frame = pd.concat(pages, ignore_index=True)
+                    frame["source"] = ademe.DATASETS[dataset]
+                    parts.append(frame)
+                pages.clear()
 
-        frames = []
-        for dataset, cursor in plan["datasets"].items():
+        fetch_rejected: dict[str, int] = {}
+        for cursor in plan["datasets"].values():
             datafair.merge_counts(fetch_rejected, cursor.get("rejected", {}))
-            frames.append(read_staged(self._ademe_file(dataset), cursor, dataset))
-        fetched = sum(len(f) for f in frames)
-        changes, rejections = store_module.normalise_dpe(pd.concat(frames))
+        fetched = sum(len(part) for part in parts)
+        if not parts:
+            parts = [pd.DataFrame(columns=[*ademe.FIELDS, "source"])]
+        changes, rejections = store_module.normalise_dpe(pd.concat(parts))
+        del parts
         rejected = datafair.merge_counts(dict(fetch_rejected), rejections)
 
         current = self._current_dpe()
@@ -476,22 +484,15 @@ class RefreshJob:
         )
         shutil.rmtree(self.staging / "ademe", ignore_errors=True)
 
-    def _ademe_file(self, dataset: str) -> Path:
-        return self.staging / "ademe" / f"{dataset}.jsonl"
-
     def _fetch_ademe_dataset(
-        self, client, base_url, dataset, cursor, plan, page_size, rejected
+        self, client, base_url, dataset, cursor, plan, page_size, pages
     ) -> None:
-        path = self._ademe_file(dataset)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Rows written after the last saved cursor are fetched again: cut them.
-        with open(path, "ab") as handle:
-            handle.truncate(cursor.get("offset", 0))
+        folder = self.staging / "ademe" / dataset
         label = f"ademe {dataset}"
         self._emit("start", "ademe", label, cursor.get("total"))
         self._emit("advance", "ademe", cursor.get("rows", 0), cursor.get("total"))
 
-        pages = ademe.iter_pages(
+        fetched = ademe.iter_pages(
             client,
             base_url,
             dataset,
@@ -502,17 +503,20 @@ class RefreshJob:
             select=cursor.get("select"),
         )
         extra: set[str] = set()
-        for page, select in pages:
-            rows, bad, new = datafair.check_rows(page.rows, select)
+        for page, select in fetched:
+            frame, bad, new = datafair.page_frame(page.rows, select, page.body)
             extra |= new
-            stage_rows(path, rows)
+            number = cursor.get("pages", 0) + 1
+            # The page is on disk before the cursor moves past it.
+            stage_page(folder, number, page.body)
+            pages.append(frame)
             cursor["select"] = select
-            cursor["rows"] = cursor.get("rows", 0) + len(rows)
+            cursor["pages"] = number
+            cursor["rows"] = cursor.get("rows", 0) + len(frame)
             cursor["rejected"] = datafair.merge_counts(cursor.get("rejected", {}), bad)
             if page.total is not None and cursor.get("total") is None:
                 cursor["total"] = page.total
             cursor["next"] = page.next
-            cursor["offset"] = path.stat().st_size
             cursor["done"] = page.next is None
             self._save_cursor(plan)
             self._emit("advance", "ademe", cursor["rows"], cursor.get("total"))
@@ -622,24 +626,43 @@ class RefreshJob:
         return folder
 
 
-def stage_rows(path: Path, rows: list[dict]) -> None:
-    """Append one page of rows to a staging file (one JSON array per line)."""
-    line = json.dumps(rows, ensure_ascii=False, separators=(",", ":")) + "\n"
-    with open(path, "ab") as handle:
-        handle.write(line.encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
+def stage_page(folder: Path, number: int, body: bytes) -> None:
+    """Save one page body as received (atomically), to rebuild it on resume."""
+    path = folder / f"page-{number:05d}.json"
+    store_module.atomic_write_bytes(path, lambda handle: handle.write(body))
 
 
-def read_staged(path: Path, cursor: dict, dataset: str) -> pd.DataFrame:
-    """Return the staged rows of one ADEME dataset as a frame with its source."""
+def read_staged_pages(folder: Path, cursor: dict) -> list[pd.DataFrame]:
+    """Return the pages saved by an interrupted run, as frames of its fields.
+
+    Pages written after the last saved cursor are deleted: they are fetched again.
+    """
+    count = int(cursor.get("pages", 0))
     select = cursor.get("select") or list(ademe.FIELDS)
-    rows: list[dict] = []
-    if path.exists():
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                rows.extend(json.loads(line))
-    return ademe.frame_from_rows(rows, select, ademe.DATASETS[dataset])
+    frames = []
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(folder.glob("page-*.json")):
+        number = int(path.stem.split("-")[1])
+        if number > count:
+            path.unlink()
+            continue
+        body = path.read_bytes()
+        document = json.loads(body)
+        frame, _, _ = datafair.page_frame(document["results"], select, body)
+        frames.append(frame)
+    if len(frames) != count:
+        logger.warning(
+            "%s holds %d of %d saved pages: downloading it again",
+            folder,
+            len(frames),
+            count,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        cursor.update(next=None, rows=0, total=None, pages=0, rejected={}, done=False)
+        return []
+    return frames
 
 
 # --------------------------------------------------------------------------- runs

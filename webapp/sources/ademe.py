@@ -83,13 +83,6 @@ def iter_pages(
         yield page, select
 
 
-def frame_from_rows(rows: list[dict], select: list[str], source: str) -> pd.DataFrame:
-    """Return the rows of one dataset as a frame of the selected fields + source."""
-    frame = pd.DataFrame.from_records(rows, columns=select)
-    frame["source"] = source
-    return frame
-
-
 def merge(
     current: pd.DataFrame, changes: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, int]]:

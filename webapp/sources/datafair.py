@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import pandas as pd
 
 from webapp.sources.http import Client
 
@@ -27,6 +30,7 @@ class Page:
     rows: list
     next: str | None
     total: int | None
+    body: bytes = b""
 
 
 def schema_keys(client: Client, dataset_url: str) -> set[str]:
@@ -58,7 +62,7 @@ def iter_lines(
     query = None if start_url else dict(params or {})
     seen: set[str] = set()
     while url:
-        document, shown = client.get_json(url, query, required=("results",))
+        document, shown, body = client.get_json_body(url, query, required=("results",))
         rows = document["results"]
         if not isinstance(rows, list):
             raise client.error("'results' is not a list", shown)
@@ -74,7 +78,7 @@ def iter_lines(
             raise client.error("'next' points to a page already read", shown)
         if following:
             seen.add(following)
-        yield Page(url=shown, rows=rows, next=following, total=total)
+        yield Page(url=shown, rows=rows, next=following, total=total, body=body)
         url, query = following, None
 
 
@@ -139,6 +143,28 @@ def check_rows(
             row = {key: row[key] for key in row.keys() & wanted}
         kept.append(row)
     return kept, rejected, extra
+
+
+#: A JSON object or array as a field value (`"key": {` or `"key": [`).
+_NESTED = re.compile(rb'":\s*[\[{]')
+
+
+def page_frame(
+    rows: list, fields: list[str], body: bytes | None = None
+) -> tuple[pd.DataFrame, dict[str, int], set[str]]:
+    """Return one page as a frame of `fields`, with rejections and new keys.
+
+    The per-row check of `check_rows` costs more than the parse itself, so it
+    only runs when the raw body holds a nested value or a row is not an object.
+    """
+    # One match is the page's own `"results": [`.
+    nested = body is None or len(_NESTED.findall(body)) > 1
+    if nested or not all(type(row) is dict for row in rows):
+        kept, rejected, extra = check_rows(rows, fields)
+        return pd.DataFrame.from_records(kept, columns=fields), rejected, extra
+    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    extra = {c for c in frame.columns if c not in fields and not str(c).startswith("_")}
+    return frame.reindex(columns=fields), {}, extra
 
 
 def merge_counts(into: dict[str, int], more: dict[str, Any]) -> dict[str, int]:

@@ -241,6 +241,17 @@ class Client:
         required: Iterable[str] = (),
     ) -> tuple[Any, str]:
         """GET a JSON document, check its type, shape and keys; return (doc, URL)."""
+        document, shown, _ = self.get_json_body(url, params, shape, required)
+        return document, shown
+
+    def get_json_body(
+        self,
+        url: str,
+        params: dict | None = None,
+        shape: type | tuple[type, ...] = dict,
+        required: Iterable[str] = (),
+    ) -> tuple[Any, str, bytes]:
+        """Like `get_json`, also returning the raw body (to stage it as received)."""
 
         def read(response: requests.Response) -> bytes:
             return response.content
@@ -265,7 +276,7 @@ class Client:
         missing = [key for key in required if key not in document]
         if missing:
             raise self.error(f"JSON keys missing: {', '.join(missing)}", shown)
-        return document, shown
+        return document, shown, body
 
     def download(self, url: str, target: Path, params: dict | None = None) -> str:
         """Stream a file to `target`, checking type and length; return the final URL."""
