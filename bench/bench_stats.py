@@ -189,6 +189,12 @@ def run() -> dict:
             "p50_x10": worst_x10 <= P50_GOAL_MS * SCALE_FACTOR_GOAL,
             "page_size": page < PAGE_GOAL_BYTES,
         },
+        # The same goals on server CPU time, for runs on a busy machine where
+        # wall-clock time mostly measures waiting for a core.
+        "met_cpu": {
+            "p50_demo": worst_cpu["demo"] <= P50_GOAL_MS,
+            "p50_x10": worst_cpu["x10"] <= P50_GOAL_MS * SCALE_FACTOR_GOAL,
+        },
         "worst_p50_ms": {"demo": worst_demo, "x10": worst_x10},
         "worst_p50_cpu_ms": worst_cpu,
         "load_average": list(os.getloadavg()),
