@@ -504,6 +504,7 @@ def build_map_data(
     frame["conso_moyenne_mwh"] = frame["conso_total_mwh"] / frame["nombre_de_logements"]
     frame["annee"] = frame["annee"].astype("int64")
     frame["libelle"] = point_labels(frame).astype(object)
+    frame["nom_tri"] = frame["nom_commune"].map(schema.fold).astype(object)
     frame = frame.sort_values(["code_insee", "annee"]).reset_index(drop=True)
 
     yearly = frame.groupby("code_insee", sort=True)
@@ -578,10 +579,11 @@ def table_rows(data: MapData, filters: MapFilters) -> pd.DataFrame:
     else:
         frame = data.by_year[filters.annee].reset_index(drop=True)
     frame = _apply_filters(frame, filters)
-    # The frames are ordered by code then year, and a stable sort keeps that
-    # order among ties.
+    # Names sort without accents (É with E); the frames are ordered by code then
+    # year, and a stable sort keeps that order among ties.
+    key = "nom_tri" if filters.tri == "nom_commune" else filters.tri
     return frame.sort_values(
-        filters.tri,
+        key,
         ascending=filters.ordre == "asc",
         na_position="last",
         kind="stable",
