@@ -41,6 +41,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Blueprints first: their modules register the aggregates the store computes.
     _register_blueprints(app)
     _load_data(app)
+    from ml import registry as ml_registry
+
+    ml_registry.init_app(app)
 
     logger.info(
         "Atlas Énergie 74 %s ready in %.2f s (volume %s)",
