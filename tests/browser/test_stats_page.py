@@ -71,6 +71,7 @@ def test_commune_search_selects_and_goes_back(live_server, page):
     page.wait_for_url(re.compile(r"/stats$"))
     page.go_back()
     page.wait_for_url(re.compile(r"commune=74056"))
+    # htmx refetches the page (no history snapshot): wait for the swapped body.
+    page.wait_for_selector("#commune-selected input[value='74056']:checked")
     _wait_for_figures(page, ["bands"])
-    assert page.locator("#commune-selected input[value='74056']").is_checked()
     assert page.console_errors == []
