@@ -168,3 +168,29 @@ def test_sighup_reload_replaces_the_workers_without_dropping_requests(server):
     wait_for_log(server, r"reloading: new workers with the current code and data")
     assert server.process.poll() is None
     assert server.get("/api/v1/health").status == 200
+
+
+def test_hsts_only_when_the_trusted_proxy_says_https(server):
+    # gunicorn trusts X-Forwarded-Proto from FORWARDED_ALLOW_IPS (127.0.0.1 here).
+    proxied = server.get("/api/v1/health", headers={"X-Forwarded-Proto": "https"})
+    plain = server.get("/api/v1/health")
+
+    assert proxied.headers["strict-transport-security"].startswith("max-age=")
+    assert "strict-transport-security" not in plain.headers
+    assert "frame-ancestors 'none'" in plain.headers["content-security-policy"]
+
+
+def test_production_without_secret_key_refuses_to_boot(tmp_path):
+    server = GunicornServer(
+        tmp_path / "volume",
+        workers=1,
+        env={"APP_ENV": "production", "SECRET_KEY": ""},
+        start_timeout=120,
+    )
+    try:
+        with pytest.raises(RuntimeError) as caught:
+            server.start()
+    finally:
+        server.close()
+
+    assert "SECRET_KEY must be set in production" in str(caught.value)
