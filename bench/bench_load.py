@@ -347,17 +347,25 @@ def prepare_models(volume: Path, quick: bool) -> dict:
 
 
 def warm_up(server: GunicornServer, paths: dict[str, list[str]]) -> dict:
-    """Request every path once per worker; return the non-2xx answers seen."""
+    """Request every path once per worker, one at a time.
+
+    Returns the non-2xx answers seen and the slowest paths of the last round
+    (service time without concurrency, a hint for where the time goes).
+    """
     problems: dict[str, int] = {}
+    timings: dict[str, float] = {}
     workers = max(len(server.worker_pids()), 1)
     for _ in range(workers):
         for name, group in paths.items():
             for path in group:
                 headers = {"HX-Request": "true"} if name == "fragments" else {}
+                started = time.perf_counter()
                 status = server.get(path, headers=headers, timeout=60).status
+                timings[path] = round((time.perf_counter() - started) * 1000, 1)
                 if status >= 400:
                     problems[path] = status
-    return problems
+    slowest = sorted(timings.items(), key=lambda item: -item[1])[:8]
+    return {"errors": problems, "slowest_ms": dict(slowest)}
 
 
 def check_goal(levels: list[dict]) -> dict:
@@ -443,8 +451,8 @@ def run(quick=None, users=None, duration=None, think=None, workers=None) -> dict
                 "gunicorn up with %d workers; ready: %s", workers_running, ready
             )
             warm = warm_up(server, paths)
-            if warm:
-                logger.warning("non-2xx answers during warm-up: %s", warm)
+            if warm["errors"]:
+                logger.warning("non-2xx answers during warm-up: %s", warm["errors"])
 
             levels = []
             for count in options["users"]:
@@ -473,7 +481,7 @@ def run(quick=None, users=None, duration=None, think=None, workers=None) -> dict
             "ready": ready.get("checks"),
             "models": models,
         },
-        "warm_up_errors": warm,
+        "warm_up": warm,
         "levels": levels,
         "goal": check_goal(levels),
         "reference": reference,

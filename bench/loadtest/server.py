@@ -11,6 +11,7 @@ import http.client
 import json
 import logging
 import os
+import runpy
 import signal
 import socket
 import subprocess
@@ -31,6 +32,11 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def configured_workers() -> int:
+    """The worker count that gunicorn.conf.py gives in the current environment."""
+    return int(runpy.run_path(str(GUNICORN_CONF))["workers"])
 
 
 def children(pid: int) -> list[int]:
@@ -86,7 +92,8 @@ class GunicornServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="atlas-gunicorn-")
             volume = Path(self._tmp.name) / "volume"
         self.volume = Path(volume)
-        self.workers = workers
+        # None: as many as the Procfile's configuration starts (CPU count + 1).
+        self.workers = configured_workers() if workers is None else workers
         self.app = app
         self.extra_env = dict(env or {})
         self.start_timeout = start_timeout
@@ -119,7 +126,7 @@ class GunicornServer:
 
     def command(self) -> list[str]:
         """The gunicorn command line (the Procfile's, bound to 127.0.0.1)."""
-        command = [
+        return [
             sys.executable,
             "-m",
             "gunicorn",
@@ -130,10 +137,10 @@ class GunicornServer:
             # gunicorn's control socket has one default path per user: several
             # servers started side by side (tests, benchmarks) would share it.
             "--no-control-socket",
+            "--workers",
+            str(self.workers),
+            self.app,
         ]
-        if self.workers is not None:
-            command += ["--workers", str(self.workers)]
-        return [*command, self.app]
 
     def start(self) -> GunicornServer:
         """Start gunicorn and wait until every worker can answer."""
@@ -164,8 +171,7 @@ class GunicornServer:
                 raise RuntimeError(
                     f"gunicorn exited with {self.process.returncode}:\n{self.log()}"
                 )
-            enough = self.workers is None or len(self.worker_pids()) >= self.workers
-            if enough:
+            if len(self.worker_pids()) >= self.workers:
                 try:
                     if self.get("/api/v1/health", timeout=5).status == 200:
                         return
