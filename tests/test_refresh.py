@@ -548,3 +548,24 @@ def test_killed_cli_resumes_and_ends_with_the_same_rows(
     app.test_client().get("/context")
     assert app.extensions["store"].sources["dpe"]["origin"] == "api"
     assert stored_numeros(app) == expected_numeros(upstream_rows(upstream))
+
+
+def test_a_staging_folder_missing_pages_downloads_that_dataset_again(
+    refresh_app, upstream, volume
+):
+    fault = upstream.fail(
+        "500",
+        "dpe03existant/lines",
+        times=100,
+        when=lambda r: int(r.args.get("after", 0)) >= 200,
+    )
+    assert run(refresh_app, "--source", "ademe").exit_code == 1
+    (volume / "staging" / "ademe" / "dpe03existant" / "page-00001.json").unlink()
+    fault.times = 0
+    upstream.log.clear()
+
+    result = run(refresh_app, "--source", "ademe")
+
+    assert result.exit_code == 0, result.output
+    assert "after" not in upstream.requests_to("dpe03existant/lines")[0]
+    assert stored_numeros(refresh_app) == expected_numeros(upstream_rows(upstream))

@@ -627,9 +627,15 @@ class RefreshJob:
 
 
 def stage_page(folder: Path, number: int, body: bytes) -> None:
-    """Save one page body as received (atomically), to rebuild it on resume."""
+    """Save one page body as received, to rebuild it on resume.
+
+    Written then renamed, without fsync: a page lost to a power cut is noticed
+    by `read_staged_pages`, which downloads that dataset again.
+    """
     path = folder / f"page-{number:05d}.json"
-    store_module.atomic_write_bytes(path, lambda handle: handle.write(body))
+    partial = path.with_suffix(".part")
+    partial.write_bytes(body)
+    os.replace(partial, path)
 
 
 def read_staged_pages(folder: Path, cursor: dict) -> list[pd.DataFrame]:
