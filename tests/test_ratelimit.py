@@ -77,8 +77,7 @@ def test_api_answers_429_json_with_retry_after(limited_app):
     client = limited_app.test_client()
     environ = {"REMOTE_ADDR": "10.0.0.1"}
     statuses = [
-        client.get("/api/v1/health", environ_base=environ).status_code
-        for _ in range(3)
+        client.get("/api/v1/health", environ_base=environ).status_code for _ in range(3)
     ]
     response = client.get("/api/v1/health", environ_base=environ)
 

@@ -97,6 +97,7 @@ class LocationIndex:
     commune_ep: dict[str, np.ndarray]
     commune_keys: list[str]
     address_keys: list[str]
+    records: dict[str, dict[str, Any]]
 
 
 @lru_cache(maxsize=65536)
@@ -240,6 +241,8 @@ def build_index(communes: pd.DataFrame, dpe: pd.DataFrame) -> LocationIndex:
         commune_ep=commune_ep,
         commune_keys=table["key"].tolist(),
         address_keys=addresses["key"].tolist(),
+        # Plain dicts: a per-request pandas row lookup costs more than a prediction.
+        records=table.drop(columns="key").to_dict("index"),
     )
 
 
@@ -319,7 +322,7 @@ def _commune_code(
     code = inputs.get("code_insee")
     if not _blank(code):
         code = str(code).strip()
-        if code not in index.communes.index:
+        if code not in index.records:
             errors["code_insee"] = (
                 "Commune inconnue : le code INSEE doit être celui d'une commune de "
                 "Haute-Savoie (74001 à 74315)."
@@ -383,7 +386,7 @@ def resolve(inputs: dict, index: LocationIndex | None = None) -> Location:
     if errors:
         raise LocationError(errors)
 
-    commune = index.communes.loc[code] if code is not None else None
+    commune = index.records[code] if code is not None else None
     if commune is not None:
         altitude = altitude if altitude is not None else _float(commune["altitude"])
         zone = zone or _str(commune["zone_climatique"]) or index.default_zone

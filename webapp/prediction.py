@@ -154,13 +154,23 @@ def _allowed(name: str) -> str:
     return ", ".join(CHOICES[name])
 
 
+def _choice_key(value: Any) -> str:
+    """Return a spelling-insensitive key (case, accents, dashes, spaces)."""
+    return " ".join(fold(str(value)).replace("–", "-").split())
+
+
+#: Per categorical input: key -> canonical spelling.
+_CHOICE_KEYS = {
+    name: {_choice_key(option): option for option in options}
+    for name, options in CHOICES.items()
+}
+
+
 def _choice(name: str, value: Any) -> tuple[str | None, str | None]:
     """Return (value in its canonical spelling, error) for a categorical input."""
-    folded = fold(str(value)).replace("–", "-").split()
-    wanted = " ".join(folded)
-    for option in CHOICES[name]:
-        if " ".join(fold(option).replace("–", "-").split()) == wanted:
-            return option, None
+    option = _CHOICE_KEYS[name].get(_choice_key(value))
+    if option is not None:
+        return option, None
     return None, f"Valeur inconnue « {value} » ; valeurs possibles : {_allowed(name)}."
 
 
@@ -266,8 +276,13 @@ def _location_partner(name: str) -> dict[str, Any]:
     return {}
 
 
-def parse_inputs(raw: Mapping[str, Any]) -> ParsedInputs:
-    """Parse form, query or JSON inputs into model inputs and a location."""
+def parse_inputs(raw: Mapping[str, Any], locate=None) -> ParsedInputs:
+    """Parse form, query or JSON inputs into model inputs and a location.
+
+    :param locate: resolves the location inputs (default `location.resolve`);
+        batches pass a memoised one.
+    """
+    locate = locate or loc.resolve
     parsed = ParsedInputs()
     for name in REQUIRED:
         if _blank(raw.get(name)):
@@ -282,7 +297,7 @@ def parse_inputs(raw: Mapping[str, Any]) -> ParsedInputs:
 
     _complete_period(parsed)
     try:
-        parsed.location = loc.resolve({k: raw.get(k) for k in LOCATION_FIELDS})
+        parsed.location = locate({k: raw.get(k) for k in LOCATION_FIELDS})
     except loc.LocationError as error:
         parsed.errors.update(error.fields)
     else:
@@ -309,6 +324,26 @@ def _complete_period(parsed: ParsedInputs) -> None:
         )
         return
     parsed.inputs["periode_construction"] = period or from_year
+
+
+def memoised_locate():
+    """Return a location resolver that resolves each distinct location once."""
+    index = loc.get_index()
+    cache: dict[tuple, loc.Location | loc.LocationError] = {}
+
+    def locate(inputs: Mapping[str, Any]) -> loc.Location:
+        key = tuple(str(inputs.get(name)) for name in LOCATION_FIELDS)
+        if key not in cache:
+            try:
+                cache[key] = loc.resolve(inputs, index)
+            except loc.LocationError as error:
+                cache[key] = error
+        found = cache[key]
+        if isinstance(found, loc.LocationError):
+            raise found
+        return found
+
+    return locate
 
 
 def model_inputs(parsed: ParsedInputs) -> dict[str, Any]:

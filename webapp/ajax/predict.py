@@ -59,7 +59,7 @@ def address_pick():
     values = request.args.to_dict()
     code = values.get("code_insee")
     index = loc.get_index()
-    if code in index.communes.index:
+    if code in index.records:
         place = loc.resolve({"code_insee": code}, index)
         values.update(
             zone_climatique=place.zone_climatique,
@@ -133,7 +133,7 @@ def prefill_values(dpe: dict, adresse: str | None) -> dict[str, str]:
     }
     code = values["code_insee"]
     index = loc.get_index()
-    if code in index.communes.index:
+    if code in index.records:
         place = loc.resolve({"code_insee": code}, index)
         values["zone_climatique"] = place.zone_climatique
         values["classe_altitude"] = place.classe_altitude

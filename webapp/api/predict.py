@@ -220,12 +220,13 @@ def _batch(body_of):
     rows = read_rows()
     results: list[dict | None] = [None] * len(rows)
     pending = []
+    locate = prediction.memoised_locate()
 
     for position, raw in enumerate(rows):
         if not isinstance(raw, dict):
             results[position] = _row_error(position, "La ligne doit être un objet.", {})
             continue
-        parsed = prediction.parse_inputs(raw)
+        parsed = prediction.parse_inputs(raw, locate)
         if parsed.errors:
             results[position] = _row_error(
                 position, "Paramètres invalides.", parsed.errors
@@ -241,11 +242,10 @@ def _batch(body_of):
             fields = {k: str(v) for k, v in getattr(output, "fields", {}).items()}
             results[position] = _row_error(position, "Paramètres invalides.", fields)
         else:
-            results[position] = {
-                "index": position,
-                "ok": True,
-                **body_of(output, parsed),
-            }
+            body = body_of(output, parsed)
+            # The caller sent the inputs and the order is kept: no echo per row.
+            del body["inputs"]
+            results[position] = {"index": position, "ok": True, **body}
 
     errors = sum(1 for r in results if not r["ok"])
     return jsonify(count=len(rows), errors=errors, results=results)
