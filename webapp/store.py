@@ -215,9 +215,10 @@ def normalise_dpe(
 
     frame = _deduplicate_dpe(frame, rejections)
     frame["source"] = _dpe_source(frame)
-    frame["classe_altitude"] = frame["classe_altitude"].map(
-        _classe_altitude_or_none, na_action="ignore"
-    )
+    # A handful of distinct spellings: normalise each once, not once per row.
+    altitudes = frame["classe_altitude"]
+    spellings = {v: _classe_altitude_or_none(v) for v in altitudes.dropna().unique()}
+    frame["classe_altitude"] = altitudes.map(spellings)
     frame["code_departement_ban"] = frame["code_departement_ban"].fillna(
         frame["code_insee_ban"].str.slice(0, 2)
     )
