@@ -816,7 +816,13 @@ def _layout(fig: go.Figure, view: dict[str, float], height: int) -> None:
             "x": 0.01,
             "bgcolor": "rgba(255,255,255,0.85)",
         },
-        hoverlabel={"bgcolor": "white", "font": {"size": 13}},
+        # An explicit border colour: plotly would derive it from the marker colour,
+        # a number on a colour axis, and warn.
+        hoverlabel={
+            "bgcolor": "white",
+            "bordercolor": "#1d2733",
+            "font": {"size": 13, "color": "#1d2733"},
+        },
         template="none",
     )
 
@@ -894,7 +900,7 @@ def _hover_template(metric: str, year_text: str, with_dpe: bool, large: bool) ->
             lines.append(f"{label} : %{{customdata[{index[column]}]:{fmt}}}{unit}")
     if with_dpe:
         n = len(fields)
-        lines.append(f"Part de passoires (F, G) : %{{customdata[{n}]:.1%}}")
+        lines.append(f"Part de passoires (F, G) : %{{customdata[{n}]:.1f}}\u00a0%")
         lines.append(f"Étiquette médiane : %{{customdata[{n + 1}]}}")
     else:
         lines.append("Données DPE indisponibles")
@@ -917,7 +923,7 @@ def _customdata(
     ]
     if not with_dpe:
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
-    share = np.round(frame["part_passoires"].to_numpy(dtype="float64"), 3)
+    share = np.round(100 * frame["part_passoires"].to_numpy(dtype="float64"), 1)
     numbers = np.column_stack([*columns, share])
     table = numbers.astype(object)
     table[np.isnan(numbers)] = None
@@ -1013,7 +1019,9 @@ def scatter_map(
                     metric if available else "", year_text, has_dpe, large
                 ),
                 name=name if available else "Sans données DPE (indisponible)",
-                showlegend=not available or metric not in DPE_METRICS,
+                # Coloured points are explained by the colour bar; only the grey
+                # "unavailable" points need a legend entry.
+                showlegend=not available,
             )
         )
 

@@ -1,0 +1,162 @@
+"""The map page in Chromium: htmx swaps, permalinks, commune choice, errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+#: Map tiles are never fetched in tests: the page must work on a blank background.
+TILES = re.compile(r"^https?://([a-z.]*\.)?tile\.openstreetmap\.org/")
+
+
+def _unexpected(errors: list[str]) -> list[str]:
+    """Console errors other than the refused tile requests."""
+    return [
+        e
+        for e in errors
+        if "tile.openstreetmap.org" not in e
+        and "Failed to load resource" not in e
+        and "Map error" not in e
+    ]
+
+
+@pytest.fixture
+def map_page(page):
+    """A page whose tile requests fail, as without network."""
+    page.route(TILES, lambda route: route.abort())
+    return page
+
+
+def _wait_for_map(page) -> None:
+    page.wait_for_function(
+        "() => { const gd = document.getElementById('carte-communes');"
+        " return gd && gd.data && gd._fullLayout && gd._fullLayout.map; }"
+    )
+
+
+def _map_points(page) -> dict:
+    return page.evaluate(
+        "() => Object.fromEntries(document.getElementById('carte-communes').data"
+        ".map(t => [t.name, t.lat.length]))"
+    )
+
+
+def _first_cells(page) -> list[str]:
+    return (
+        page.locator("#table-communes tbody tr").first.locator("td").all_inner_texts()
+    )
+
+
+def test_year_change_swaps_map_and_table_and_url(live_server, map_page, screenshot):
+    page = map_page
+    page.goto(f"{live_server.url}/map")
+    _wait_for_map(page)
+    assert "annee" not in page.url
+    before = page.locator("#table-count").inner_text()
+
+    page.select_option("#filtre-annee", "2020")
+    page.wait_for_url(re.compile(r"/map\?annee=2020$"))
+    page.wait_for_function(
+        "() => document.querySelector('.map-region')"
+        ".getAttribute('aria-label').includes('en 2020')"
+    )
+    _wait_for_map(page)
+    assert _first_cells(page)[2] == "2020"
+    assert page.locator("#table-count").inner_text() != before
+    assert sum(_map_points(page).values()) > 50
+    screenshot(page, "map-year-2020")
+    assert _unexpected(page.console_errors) == []
+
+
+def test_permalink_opens_the_same_state(live_server, map_page):
+    page = map_page
+    page.goto(
+        f"{live_server.url}/map?annee=2021&indicateur=conso_moyenne_mwh"
+        "&tri=nom_commune&ordre=asc&mode=points"
+    )
+    _wait_for_map(page)
+    assert page.input_value("#filtre-annee") == "2021"
+    assert page.input_value("#filtre-indicateur") == "conso_moyenne_mwh"
+    names = page.locator("#table-communes tbody tr td:nth-child(2)").all_inner_texts()
+    assert names[:3] == sorted(names[:3])
+    title = page.evaluate(
+        "() => document.getElementById('carte-communes')"
+        "._fullLayout.coloraxis.colorbar.title.text"
+    )
+    assert "Consommation moyenne" in title
+    assert _unexpected(page.console_errors) == []
+
+
+def test_choosing_a_commune_shows_its_addresses(live_server, map_page, screenshot):
+    page = map_page
+    page.goto(f"{live_server.url}/map?annee=2023")
+    _wait_for_map(page)
+
+    page.fill("#filtre-commune", "Annecy (74010)")
+    page.press("#filtre-commune", "Enter")
+    page.wait_for_url(re.compile(r"commune=74010"))
+    page.wait_for_function(
+        "() => document.getElementById('carte-communes').data"
+        ".some(t => (t.name || '').startsWith('Adresses Enedis'))"
+    )
+    points = _map_points(page)
+    assert sum(n for name, n in points.items() if name.startswith("Adresses")) > 10
+    assert "Annecy" in page.locator("#commune-title").inner_text()
+    page.wait_for_selector("#graphique-etiquettes .main-svg")
+    zoom = page.evaluate(
+        "() => document.getElementById('carte-communes')._fullLayout.map.zoom"
+    )
+    assert zoom >= 12
+    screenshot(page, "map-commune-annecy")
+    assert _unexpected(page.console_errors) == []
+
+
+def test_clicking_a_point_chooses_its_commune(live_server, map_page):
+    page = map_page
+    page.goto(f"{live_server.url}/map?annee=2023")
+    _wait_for_map(page)
+    page.locator("#carte-communes").scroll_into_view_if_needed()
+    # Screen position of Annecy's point, from the map's own projection.
+    position = page.evaluate(
+        """() => {
+          const gd = document.getElementById('carte-communes');
+          const trace = gd.data[0];
+          const i = trace.text.findIndex(t => t.endsWith('(74010)'));
+          const map = gd._fullLayout.map._subplot.map;
+          const p = map.project([trace.lon[i], trace.lat[i]]);
+          const box = map.getCanvas().getBoundingClientRect();
+          return {x: box.left + p.x, y: box.top + p.y};
+        }"""
+    )
+    # Plotly clicks the hovered point: hover first, as a user does.
+    page.mouse.move(position["x"] - 5, position["y"] - 5)
+    page.mouse.move(position["x"], position["y"])
+    page.wait_for_timeout(300)
+    # A press long enough for the map to see a click, not an instant synthetic one.
+    page.mouse.down()
+    page.wait_for_timeout(80)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"commune=74010"))
+    page.wait_for_selector("#commune-title")
+    assert "Annecy" in page.locator("#commune-title").inner_text()
+
+
+def test_bad_range_shows_a_message_and_keeps_the_map(live_server, map_page):
+    page = map_page
+    page.goto(f"{live_server.url}/map")
+    _wait_for_map(page)
+    url = page.url
+
+    page.fill("#filtre-densite_min", "beaucoup")
+    page.press("#filtre-densite_min", "Tab")
+    message = page.locator("#erreur-densite_min")
+    message.wait_for(state="visible")
+    assert "Saisissez un nombre" in message.inner_text()
+    assert page.url == url
+    assert page.locator("#carte-communes .main-svg").count() >= 1
+
+    page.fill("#filtre-densite_min", "100")
+    page.press("#filtre-densite_min", "Tab")
+    page.wait_for_url(re.compile(r"densite_min=100"))
+    assert page.locator("#erreur-densite_min").inner_text() == ""
