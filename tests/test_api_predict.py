@@ -227,6 +227,13 @@ def test_503_without_model(bare, method, path):
     assert "modèle" in response.json["error"]["message"]
 
 
+def test_bad_inputs_get_400_even_without_model(bare):
+    response = bare.get("/api/v1/etiquette_dpe", query_string={"type_batiment": "x"})
+
+    assert response.status_code == 400
+    assert "type_batiment" in response.json["error"]["fields"]
+
+
 def test_model_card(api):
     response = api.get("/api/v1/model")
 

@@ -74,7 +74,7 @@ def address_pick():
 @bp.get("/predict")
 def predict():
     """Return the form and its result, or the form with messages (422)."""
-    context, status = page.panel(request.args)
+    context, status = page.panel(request.args, submitted=True)
     response = make_response(render_template("_predict_panel.html", **context), status)
     if status == 200 and context.get("result"):
         response.headers["HX-Push-Url"] = context["permalink"]

@@ -89,14 +89,24 @@ def _predictor():
         ) from None
 
 
-def parse_or_400(predictor, raw: dict) -> prediction.ParsedInputs:
-    """Parse and validate inputs, raising a 400 that names every bad field."""
-    parsed = prediction.parse_inputs(raw)
-    prediction.check_with_model(predictor, parsed)
+def _raise_400(parsed: prediction.ParsedInputs) -> None:
     if parsed.errors:
         names = ", ".join(sorted(parsed.errors))
         raise ApiError(400, f"Paramètres invalides : {names}.", parsed.errors)
-    return parsed
+
+
+def parse_or_400(raw: dict):
+    """Parse and validate inputs, raising a 400 that names every bad field.
+
+    Inputs are checked before the model is looked up, so a bad request gets its
+    400 even while no model is loaded (503 otherwise).
+    """
+    parsed = prediction.parse_inputs(raw)
+    _raise_400(parsed)
+    predictor = _predictor()
+    prediction.check_with_model(predictor, parsed)
+    _raise_400(parsed)
+    return predictor, parsed
 
 
 # --------------------------------------------------------------------------- output
@@ -137,8 +147,7 @@ def consumption_body(output: dict, parsed: prediction.ParsedInputs) -> dict:
 
 
 def _single(body_of):
-    predictor = _predictor()
-    parsed = parse_or_400(predictor, read_inputs())
+    predictor, parsed = parse_or_400(read_inputs())
     output = predictor.predict(prediction.model_inputs(parsed))
     return jsonify(body_of(output, parsed))
 

@@ -59,10 +59,12 @@ def form_context(
     }
 
 
-def panel(values: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+def panel(
+    values: Mapping[str, Any], submitted: bool = False
+) -> tuple[dict[str, Any], int]:
     """Validate and predict a submitted form; return (context, HTTP status)."""
     values = dict(values)
-    if not is_submitted(values):
+    if not submitted and not is_submitted(values):
         return form_context(values), 200
 
     parsed = prediction.parse_inputs(values)
