@@ -35,6 +35,15 @@ def _wait_for_map(page) -> None:
     )
 
 
+def _settle(page) -> None:
+    """Let MapLibre draw the points before a screenshot (no tile will come)."""
+    page.wait_for_function(
+        "() => document.getElementById('carte-communes')"
+        "._fullLayout.map._subplot.map.isStyleLoaded()"
+    )
+    page.wait_for_timeout(800)
+
+
 def _map_points(page) -> dict:
     return page.evaluate(
         "() => Object.fromEntries(document.getElementById('carte-communes').data"
@@ -65,6 +74,7 @@ def test_year_change_swaps_map_and_table_and_url(live_server, map_page, screensh
     assert _first_cells(page)[2] == "2020"
     assert page.locator("#table-count").inner_text() != before
     assert sum(_map_points(page).values()) > 50
+    _settle(page)
     screenshot(page, "map-year-2020")
     assert _unexpected(page.console_errors) == []
 
@@ -108,6 +118,7 @@ def test_choosing_a_commune_shows_its_addresses(live_server, map_page, screensho
         "() => document.getElementById('carte-communes')._fullLayout.map.zoom"
     )
     assert zoom >= 12
+    _settle(page)
     screenshot(page, "map-commune-annecy")
     assert _unexpected(page.console_errors) == []
 
