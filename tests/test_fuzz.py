@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import quote
@@ -181,6 +182,45 @@ def path_strategy(rule) -> st.SearchStrategy[str]:
     return st.fixed_dictionaries(parts).map(build)
 
 
+#: A complete, valid household of the prediction form.
+HOUSEHOLD = {
+    "surface_habitable_logement": "72",
+    "annee_construction": "1968",
+    "type_batiment": "appartement",
+    "type_energie_principale_chauffage": "Gaz naturel",
+    "type_generateur_chauffage": "chaudière",
+    "type_installation_chauffage": "collectif",
+    "qualite_isolation_enveloppe": "moyenne",
+    "logement_traversant": "oui",
+    "code_insee": "74010",
+}
+
+
+def household_strategy() -> st.SearchStrategy[str]:
+    """A valid household with a few fields changed to odd values or removed.
+
+    Mostly-valid inputs get past the parser, so the models themselves see them.
+    """
+    names, values = form_vocabulary()
+    odd = st.one_of(st.sampled_from(NASTY), st.sampled_from(values or [""]), text(30))
+    changes = st.dictionaries(
+        st.sampled_from(sorted(set(HOUSEHOLD) | set(names))),
+        st.one_of(st.none(), odd),
+        max_size=3,
+    )
+
+    def build(changed: dict) -> str:
+        inputs = dict(HOUSEHOLD)
+        for name, value in changed.items():
+            if value is None:
+                inputs.pop(name, None)
+            else:
+                inputs[name] = value
+        return urlencode(inputs)
+
+    return changes.map(build)
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -213,6 +253,42 @@ def test_arbitrary_query_strings_never_fail_the_server(client, rule):
         url = f"{path}?{query}" if query else path
         headers = {"HX-Request": "true"} if htmx else {}
         check(client.get(url, headers=headers), url)
+
+    fuzz()
+
+
+def prediction_targets() -> list:
+    """The prediction page and fragments (the routes the models answer)."""
+    return [p for p in targets() if "predict" in p.id]
+
+
+@pytest.fixture(scope="module")
+def models_client(request, tmp_path_factory):
+    """A client of an app with the session's small trained models."""
+    try:
+        training = request.getfixturevalue("ml_training")
+    except pytest.FixtureLookupError:
+        pytest.skip("no ml_training fixture in tests/conftest.py: no models to fuzz")
+    volume = tmp_path_factory.mktemp("fuzz-models")
+    shutil.copytree(training.folder, volume / "models")
+    app = make_app(volume)
+    assert app.extensions["models"].predictor is not None
+    return app.test_client()
+
+
+@pytest.mark.parametrize("rule", prediction_targets())
+def test_odd_households_never_fail_the_models(models_client, rule):
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(path=path_strategy(rule), query=household_strategy(), htmx=st.booleans())
+    def fuzz(path, query, htmx):
+        url = f"{path}?{query}"
+        headers = {"HX-Request": "true"} if htmx else {}
+        check(models_client.get(url, headers=headers), url)
 
     fuzz()
 
