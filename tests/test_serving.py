@@ -180,11 +180,19 @@ def test_hsts_only_when_the_trusted_proxy_says_https(server):
     assert "frame-ancestors 'none'" in plain.headers["content-security-policy"]
 
 
-def test_production_without_secret_key_refuses_to_boot(tmp_path):
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY must be set in production"),
+        ({"FLASK_DEBUG": "1"}, "debug mode must never be on in production"),
+    ],
+    ids=["no-secret-key", "debug"],
+)
+def test_unsafe_production_settings_refuse_to_boot(tmp_path, env, reason):
     server = GunicornServer(
         tmp_path / "volume",
         workers=1,
-        env={"APP_ENV": "production", "SECRET_KEY": ""},
+        env={"APP_ENV": "production", **env},
         start_timeout=120,
     )
     try:
@@ -193,4 +201,4 @@ def test_production_without_secret_key_refuses_to_boot(tmp_path):
     finally:
         server.close()
 
-    assert "SECRET_KEY must be set in production" in str(caught.value)
+    assert reason in str(caught.value)
