@@ -7,7 +7,9 @@ what serving builds), the memory of the master and of each worker is read from
 `/proc/<pid>/smaps_rollup`: RSS, PSS (shared pages split between the processes
 sharing them: the fair per-worker figure with copy-on-write) and USS (private
 pages only: what one more worker costs). Goal: under 400 MB per worker (PSS) on
-the 10x data.
+the 10x data, also after a refresh: then each worker reloads the data on its own
+and holds a private copy (measured by writing the DPE dataset to the volume as a
+refresh does and exercising the workers again; skipped with `--quick`).
 
 The 10x dataset is generated with `python -m webapp.demo --scale 10` into a
 temporary folder used as INITIAL_DATA_PATH (the real communes file and the
@@ -101,6 +103,26 @@ def exercise(server: GunicornServer, rounds: int) -> int:
     return sent
 
 
+def simulate_refresh(volume: Path, initial: Path | None) -> int:
+    """Write the DPE dataset to the volume as a refresh does; return its rows.
+
+    Every worker then reloads the data on its next request (the manifest stamp
+    changed): the frames it built after the fork are private, not shared.
+    """
+    from webapp import schema
+    from webapp.store import INITIAL_DIR as SHIPPED
+    from webapp.store import DataStore
+    from webapp.store import read_dataset
+
+    folder = initial or SHIPPED
+    frame, _ = read_dataset("dpe", folder / "dpe-74.csv.gz")
+    store = DataStore(volume, folder)
+    store.write_dataset(
+        "dpe", frame[list(schema.DPE_COLUMNS)], origin="api", reload=False
+    )
+    return len(frame)
+
+
 def measure(name: str, volume: Path, initial: Path | None, options: dict) -> dict:
     """Start gunicorn on one dataset, exercise it, read the memory of each process."""
     env = {**UNLIMITED}
@@ -122,6 +144,9 @@ def measure(name: str, volume: Path, initial: Path | None, options: dict) -> dic
             for pid in server.worker_pids()
             if pid in before
         ]
+        refreshed = None
+        if options["after_refresh"]:
+            refreshed = after_refresh(server, volume, initial, options)
     pss = [w["pss_mb"] for w in workers]
     return {
         "dpe_rows": health["data"]["dpe"]["rows"],
@@ -135,6 +160,24 @@ def measure(name: str, volume: Path, initial: Path | None, options: dict) -> dic
         "max_worker_uss_mb": max((w["uss_mb"] for w in workers), default=None),
         "max_worker_rss_mb": max((w["rss_mb"] for w in workers), default=None),
         "total_pss_mb": round(master["pss_mb"] + sum(pss), 1),
+        "after_refresh": refreshed,
+    }
+
+
+def after_refresh(server, volume: Path, initial: Path | None, options: dict) -> dict:
+    """Memory of the workers once they reloaded a refreshed dataset."""
+    rows = simulate_refresh(volume, initial)
+    # Past DATA_RELOAD_CHECK_SECONDS every worker looks at the manifest again.
+    time.sleep(2)
+    exercise(server, options["rounds"])
+    reloads = server.log().count("data changed on the volume")
+    workers = [{"pid": pid, **smaps_rollup(pid)} for pid in server.worker_pids()]
+    return {
+        "dpe_rows_written": rows,
+        "worker_reloads_logged": reloads,
+        "workers": workers,
+        "max_worker_pss_mb": max((w["pss_mb"] for w in workers), default=None),
+        "max_worker_uss_mb": max((w["uss_mb"] for w in workers), default=None),
     }
 
 
@@ -149,6 +192,7 @@ def run(quick=None, scale=None, workers=None) -> dict:
         "scale": scale or (QUICK["scale"] if quick else SCALE),
         "rounds": QUICK["rounds"] if quick else ROUNDS,
         "workers": workers,
+        "after_refresh": not quick,
     }
     with tempfile.TemporaryDirectory(prefix="atlas-bench-memory-") as folder:
         folder = Path(folder)
@@ -181,17 +225,19 @@ def run(quick=None, scale=None, workers=None) -> dict:
             )
 
     scaled = results[f"x{options['scale']}"]
+    steady = scaled["max_worker_pss_mb"]
+    refreshed = (scaled["after_refresh"] or {}).get("max_worker_pss_mb")
+    worst = max(v for v in (steady, refreshed) if v is not None)
     return {
         "options": options,
         "models": models,
         "datasets": results,
         "goal": {
             "dataset": f"x{options['scale']}",
-            "max_worker_pss_mb": scaled["max_worker_pss_mb"],
+            "max_worker_pss_mb": steady,
+            "max_worker_pss_after_refresh_mb": refreshed,
             "goal_mb": GOAL_MB,
-            "met": scaled["max_worker_pss_mb"] is not None
-            and scaled["max_worker_pss_mb"] < GOAL_MB
-            and options["scale"] >= SCALE,
+            "met": worst < GOAL_MB and options["scale"] >= SCALE,
         },
     }
 
