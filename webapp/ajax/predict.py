@@ -7,9 +7,9 @@ import logging
 
 from flask import abort
 from flask import current_app
-from flask import make_response
 from flask import render_template
 from flask import request
+from flask_htmx import make_response as htmx_response
 
 from webapp import location as loc
 from webapp import prediction
@@ -75,10 +75,11 @@ def address_pick():
 def predict():
     """Return the form and its result, or the form with messages (422)."""
     context, status = page.panel(request.args, submitted=True)
-    response = make_response(render_template("_predict_panel.html", **context), status)
+    html = render_template("_predict_panel.html", **context)
     if status == 200 and context.get("result"):
-        response.headers["HX-Push-Url"] = context["permalink"]
-    return response
+        # The address bar gets the page URL of this result: a permalink.
+        return htmx_response(html, push_url=context["permalink"])
+    return html, status
 
 
 @bp.get("/predict/validate/<field>")
