@@ -11,6 +11,7 @@ from flask import render_template
 from flask import request
 from flask_htmx import make_response as htmx_response
 
+from ml.features import generator_family
 from webapp import location as loc
 from webapp import prediction
 from webapp import ratelimit
@@ -104,8 +105,6 @@ def predict_prefill(numero_dpe):
 
 def prefill_values(dpe: dict, adresse: str | None) -> dict[str, str]:
     """Return form values taken from one DPE."""
-    from ml.features import generator_family
-
     installation = str(dpe.get("type_installation_chauffage") or "")
     values = {
         "adresse": adresse or dpe.get("adresse_ban") or "",
