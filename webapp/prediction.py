@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from ml import features as ml_features
@@ -154,9 +155,10 @@ def _allowed(name: str) -> str:
     return ", ".join(CHOICES[name])
 
 
-def _choice_key(value: Any) -> str:
+@lru_cache(maxsize=4096)
+def _choice_key(value: str) -> str:
     """Return a spelling-insensitive key (case, accents, dashes, spaces)."""
-    return " ".join(fold(str(value)).replace("–", "-").split())
+    return " ".join(fold(value).replace("–", "-").split())
 
 
 #: Per categorical input: key -> canonical spelling.
@@ -168,7 +170,7 @@ _CHOICE_KEYS = {
 
 def _choice(name: str, value: Any) -> tuple[str | None, str | None]:
     """Return (value in its canonical spelling, error) for a categorical input."""
-    option = _CHOICE_KEYS[name].get(_choice_key(value))
+    option = _CHOICE_KEYS[name].get(_choice_key(str(value)))
     if option is not None:
         return option, None
     return None, f"Valeur inconnue « {value} » ; valeurs possibles : {_allowed(name)}."
