@@ -78,6 +78,8 @@ def enedis() -> pd.DataFrame:
     )
     frame["adresse"] = "ignored"
     frame["nombre_de_logements"] = [10, 20, 30, 40, 50, 60]
+    frame["consommation_annuelle_totale_de_l_adresse_mwh"] = [25.0] * 6
+    frame["consommation_annuelle_moyenne_par_site_de_l_adresse_mwh"] = [2.5] * 6
     frame["annee"] = 2023
     return frame
 
@@ -160,7 +162,8 @@ def test_commune_addresses_pick_the_year_and_rebuild_labels():
     for column in ("numero_de_voie", "type_de_voie", "libelle_de_voie"):
         rows[column] = rows[column].astype("string")
     result = geolocate.geolocate(rows, dpe(), communes())
-    latest = geolocate.commune_addresses(rows, result, "74010", None)
+    latest = geolocate.commune_addresses(result, "74010", None)
     assert set(latest["annee"]) == {2023}
     assert latest["adresse"].iloc[0] == "12 B AV DU GAL DE GAULLE"
-    assert len(geolocate.commune_addresses(rows, result, "74010", 2022)) == 5
+    assert len(geolocate.commune_addresses(result, "74010", 2022)) == 5
+    assert geolocate.commune_addresses(result, "00000", None).empty

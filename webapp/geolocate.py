@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from dataclasses import field
 
 import numpy as np
 import pandas as pd
@@ -256,6 +257,8 @@ class Geolocation:
     #: Share of dwellings (latest year) per precision.
     dwelling_rates: dict[str, float]
     addresses: int
+    #: Per commune code, its located Enedis rows (see `commune_addresses`).
+    by_commune: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def geolocate(
@@ -308,7 +311,52 @@ def geolocate(
         },
         index=enedis.index,
     )
-    return Geolocation(points=points, **_rates(enedis, keys, points))
+    return Geolocation(
+        points=points,
+        by_commune=_by_commune(enedis, points),
+        **_rates(enedis, keys, points),
+    )
+
+
+#: Columns of the per-commune address tables.
+ADDRESS_COLUMNS = (
+    "annee",
+    "adresse",
+    "latitude",
+    "longitude",
+    "precision",
+    "nombre_de_logements",
+    "consommation_annuelle_totale_de_l_adresse_mwh",
+    "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh",
+)
+
+
+def _address_labels(enedis: pd.DataFrame) -> pd.Series:
+    """Rebuild '12 B AV DU GAL DE GAULLE' from its parts (some files write 'nan')."""
+    parts = [
+        enedis[column].astype("string").fillna("")
+        for column in (
+            "numero_de_voie",
+            "indice_de_repetition",
+            "type_de_voie",
+            "libelle_de_voie",
+        )
+    ]
+    rebuilt = (parts[0] + " " + parts[1] + " " + parts[2] + " " + parts[3]).str.replace(
+        r"\s+", " ", regex=True
+    )
+    rebuilt = rebuilt.str.strip()
+    return rebuilt.where(rebuilt != "", enedis["adresse"].astype("string"))
+
+
+def _by_commune(enedis: pd.DataFrame, points: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Split the located rows by commune once, so a commune view is a lookup."""
+    located = enedis.join(points, how="left").assign(adresse=_address_labels(enedis))
+    located = located[["code_commune", *ADDRESS_COLUMNS]]
+    return {
+        str(code): group.drop(columns="code_commune")
+        for code, group in located.groupby("code_commune", observed=True)
+    }
 
 
 def _rates(enedis: pd.DataFrame, keys: pd.DataFrame, points: pd.DataFrame) -> dict:
@@ -353,30 +401,14 @@ def geolocation_aggregate(snapshot: Snapshot) -> Geolocation:
 
 
 def commune_addresses(
-    enedis: pd.DataFrame, geolocation: Geolocation, code: str, annee: int | None
+    geolocation: Geolocation, code: str, annee: int | None
 ) -> pd.DataFrame:
     """Return the geolocated Enedis addresses of a commune for a year.
 
     With no year, the latest year of that commune is shown (one point per address).
     """
-    rows = enedis[enedis["code_commune"] == code]
-    if rows.empty:
-        return rows.assign(latitude=[], longitude=[], precision=[])
+    rows = geolocation.by_commune.get(code)
+    if rows is None:
+        return pd.DataFrame(columns=list(ADDRESS_COLUMNS))
     year = annee if annee is not None else int(rows["annee"].max())
-    rows = rows[rows["annee"] == year]
-    located = rows.join(geolocation.points, how="left")
-    label = located["adresse"].astype("string")
-    rebuilt = (
-        located["numero_de_voie"].astype("string").fillna("")
-        + " "
-        + located["indice_de_repetition"].astype("string").fillna("")
-        + " "
-        + located["type_de_voie"].astype("string").fillna("")
-        + " "
-        + located["libelle_de_voie"].astype("string").fillna("")
-    ).str.replace(r"\s+", " ", regex=True)
-    # Rebuild the label from its parts: some files spell empty parts as 'nan'.
-    located = located.assign(
-        adresse=rebuilt.str.strip().where(rebuilt.str.strip() != "", label)
-    )
-    return located
+    return rows[rows["annee"] == year]

@@ -517,11 +517,14 @@ def build_map_data(
     all_years = all_years.join(reference).join(metrics)
     all_years["annee"] = pd.NA
     all_years.index.name = "code_insee"
-    all_years = all_years.reset_index().set_index("code_insee", drop=False)
+    all_years = (
+        all_years.reset_index().set_index("code_insee", drop=False).rename_axis(None)
+    )
     all_years["libelle"] = point_labels(all_years).astype(object)
 
     by_year = {
-        int(year): group.set_index("code_insee", drop=False)
+        # Indexed by code (unnamed, so that "code_insee" stays a plain column).
+        int(year): group.set_index("code_insee", drop=False).rename_axis(None)
         for year, group in frame.groupby("annee")
     }
     years = tuple(sorted(by_year)) or DEFAULT_YEARS
@@ -574,10 +577,7 @@ def map_frame(data: MapData, filters: MapFilters) -> pd.DataFrame:
 
 def table_rows(data: MapData, filters: MapFilters) -> pd.DataFrame:
     """Return every filtered commune-year row, sorted as asked (missing last)."""
-    if filters.annee is None:
-        frame = data.rows
-    else:
-        frame = data.by_year[filters.annee].reset_index(drop=True)
+    frame = data.rows if filters.annee is None else data.by_year[filters.annee]
     frame = _apply_filters(frame, filters)
     # Names sort without accents (É with E); the frames are ordered by code then
     # year, and a stable sort keeps that order among ties.
@@ -745,6 +745,9 @@ def compact_arrays(node: Any) -> Any:
     if isinstance(node, dict):
         return {key: compact_arrays(value) for key, value in node.items()}
     if isinstance(node, list | tuple):
+        if node and not isinstance(node[0], _CONTAINERS):
+            # A flat list of scalars (hover rows, labels): only NaN needs care.
+            return [_scalar(value) for value in node]
         return [compact_arrays(value) for value in node]
     if isinstance(node, np.ndarray):
         if node.ndim == 2 and node.dtype.kind in "fiu":
@@ -753,11 +756,18 @@ def compact_arrays(node: Any) -> Any:
         if node.ndim == 2:
             return [[compact_arrays(v) for v in row] for row in node.tolist()]
         return _plain(node)
-    if isinstance(node, float) and not math.isfinite(node):
+    return _scalar(node)
+
+
+_CONTAINERS = (dict, list, tuple, np.ndarray)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(node, np.generic):
-        return node.item()
-    return node
+    return value
 
 
 def point_labels(frame: pd.DataFrame) -> pd.Series:
@@ -798,17 +808,18 @@ def _view(frame: pd.DataFrame, commune: pd.Series | None) -> dict[str, float]:
     }
 
 
-def _layout(fig: go.Figure, view: dict[str, float], height: int) -> None:
-    fig.update_layout(
-        map={
+def _layout(view: dict[str, float], height: int, **extra: Any) -> dict[str, Any]:
+    """Return the layout of a map figure (a plain dict, validated once)."""
+    return {
+        "map": {
             "style": "open-street-map",
             "center": {"lat": view["lat"], "lon": view["lon"]},
             "zoom": view["zoom"],
         },
-        height=height,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        separators=",\u202f",
-        legend={
+        "height": height,
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "separators": ",\u202f",
+        "legend": {
             "orientation": "h",
             "yanchor": "bottom",
             "y": 0.01,
@@ -818,13 +829,16 @@ def _layout(fig: go.Figure, view: dict[str, float], height: int) -> None:
         },
         # An explicit border colour: plotly would derive it from the marker colour,
         # a number on a colour axis, and warn.
-        hoverlabel={
+        "hoverlabel": {
             "bgcolor": "white",
             "bordercolor": "#1d2733",
             "font": {"size": 13, "color": "#1d2733"},
         },
-        template="none",
-    )
+        # No default template: nothing of it shows on a map, and copying it into
+        # every figure is most of Plotly's build time.
+        "template": "none",
+        **extra,
+    }
 
 
 def _colour_settings(metric: str, values: np.ndarray) -> dict[str, Any]:
@@ -901,7 +915,7 @@ def _hover_template(metric: str, year_text: str, with_dpe: bool, large: bool) ->
     if with_dpe:
         n = len(fields)
         lines.append(f"Part de passoires (F, G) : %{{customdata[{n}]:.1f}}\u00a0%")
-        lines.append(f"Étiquette médiane : %{{customdata[{n + 1}]}}")
+        lines.append("Étiquette médiane : %{hovertext}")
     else:
         lines.append("Données DPE indisponibles")
     return "<br>".join(lines) + "<extra></extra>"
@@ -910,7 +924,7 @@ def _hover_template(metric: str, year_text: str, with_dpe: bool, large: bool) ->
 def _customdata(
     frame: pd.DataFrame, metric: str, with_dpe: bool, large: bool
 ) -> np.ndarray:
-    """Hover values of `_hover_fields`, then the DPE share and median label."""
+    """Hover values of `_hover_fields`, then the DPE share (numbers only)."""
     rounding = {
         "conso_total_mwh": lambda v: np.round(_round_sig(v, 4)),
         "conso_moyenne_mwh": lambda v: np.round(v, 2),
@@ -921,15 +935,19 @@ def _customdata(
         rounding[column](frame[column].to_numpy(dtype="float64"))
         for column, *_ in _hover_fields(metric, large)
     ]
-    if not with_dpe:
-        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
-    share = np.round(100 * frame["part_passoires"].to_numpy(dtype="float64"), 1)
-    numbers = np.column_stack([*columns, share])
-    table = numbers.astype(object)
-    table[np.isnan(numbers)] = None
+    if with_dpe:
+        share = frame["part_passoires"].to_numpy(dtype="float64")
+        columns.append(np.round(100 * share, 1))
+    if not columns:
+        return np.empty((len(frame), 0))
+    return np.column_stack(columns)
+
+
+def _median_labels(frame: pd.DataFrame) -> np.ndarray:
+    """Median DPE label of each commune ('–' without DPE), for the hover text."""
     rank = frame["etiquette_mediane_rang"].to_numpy(dtype="float64")
-    labels = [rules.LABELS[int(r)] if np.isfinite(r) else "–" for r in rank]
-    return np.column_stack([table, np.array(labels, dtype=object)])
+    labels = np.array(["–", *rules.LABELS])
+    return labels[np.where(np.isfinite(rank), rank + 1, 0).astype(int)]
 
 
 def _year_text(frame: pd.DataFrame, annee: int | None) -> str:
@@ -973,7 +991,7 @@ def scatter_map(
     -------
     plotly.graph_objects.Figure
     """
-    fig = go.Figure()
+    traces = []
     frame = frame[frame["latitude"].notna() & frame["longitude"].notna()]
     large = len(frame) > FINE_COORDINATES_MAX_POINTS
     decimals = 2 if large else 3
@@ -1005,32 +1023,33 @@ def scatter_map(
             )
         else:
             marker.update(color=UNAVAILABLE_COLOR)
-        fig.add_trace(
-            go.Scattermap(
-                lat=_rounded(part["latitude"].to_numpy(), decimals),
-                lon=_rounded(part["longitude"].to_numpy(), decimals),
-                mode="markers",
-                marker=marker,
-                text=_point_labels(part),
-                customdata=_customdata(
-                    part, metric if available else "", has_dpe, large
-                ),
-                hovertemplate=_hover_template(
-                    metric if available else "", year_text, has_dpe, large
-                ),
-                name=name if available else "Sans données DPE (indisponible)",
-                # Coloured points are explained by the colour bar; only the grey
-                # "unavailable" points need a legend entry.
-                showlegend=not available,
-            )
-        )
+        # Plain dicts, validated once by go.Figure (trace objects are copied).
+        trace = {
+            "type": "scattermap",
+            "lat": _rounded(part["latitude"].to_numpy(), decimals),
+            "lon": _rounded(part["longitude"].to_numpy(), decimals),
+            "mode": "markers",
+            "marker": marker,
+            "text": _point_labels(part),
+            "customdata": _customdata(
+                part, metric if available else "", has_dpe, large
+            ),
+            "hovertemplate": _hover_template(
+                metric if available else "", year_text, has_dpe, large
+            ),
+            "name": name if available else "Sans données DPE (indisponible)",
+            # Coloured points are explained by the colour bar; only the grey
+            # "unavailable" points need a legend entry.
+            "showlegend": not available,
+        }
+        if has_dpe:
+            trace["hovertext"] = _median_labels(part)
+        traces.append(trace)
 
-    fig.update_layout(coloraxis=colour)
     if addresses is not None and len(addresses):
-        for trace in address_traces(addresses):
-            fig.add_trace(trace)
-    _layout(fig, _view(frame, commune), height)
-    return fig
+        traces.extend(address_traces(addresses))
+    layout = _layout(_view(frame, commune), height, coloraxis=colour)
+    return go.Figure(data=traces, layout=layout)
 
 
 def density_map(
@@ -1066,43 +1085,41 @@ def density_map(
     # Fewer, larger blobs for many points: the radius shrinks as points multiply.
     radius = 30 if len(frame) <= 400 else 12
     year_text = _year_text(frame, annee)
-    fig = go.Figure(
-        go.Densitymap(
-            lat=_rounded(frame["latitude"].to_numpy(), decimals),
-            lon=_rounded(frame["longitude"].to_numpy(), decimals),
-            z=_rounded(_round_sig(total, 3)),
-            radius=radius,
-            text=_point_labels(frame),
-            hovertemplate=(
+    traces = [
+        {
+            "type": "densitymap",
+            "lat": _rounded(frame["latitude"].to_numpy(), decimals),
+            "lon": _rounded(frame["longitude"].to_numpy(), decimals),
+            "z": _rounded(_round_sig(total, 3)),
+            "radius": radius,
+            "text": _point_labels(frame),
+            "hovertemplate": (
                 "<b>%{text}</b><br>"
                 + year_text
                 + "<br>Consommation totale : %{z:,.0f} MWh<extra></extra>"
             ),
-            coloraxis="coloraxis",
-            name="Consommation",
-        )
-    )
-    fig.update_layout(
-        coloraxis={
-            "colorscale": "YlOrRd",
-            "cmin": 0,
-            "cmax": float(_round_sig(np.array([high]), 2)[0]) or 1.0,
-            "colorbar": {
-                "title": {"text": "Consommation totale (MWh)", "side": "right"},
-                "thickness": 14,
-                "len": 0.8,
-            },
+            "coloraxis": "coloraxis",
+            "name": "Consommation",
         }
-    )
+    ]
+    colour = {
+        "colorscale": "YlOrRd",
+        "cmin": 0,
+        "cmax": float(_round_sig(np.array([high]), 2)[0]) or 1.0,
+        "colorbar": {
+            "title": {"text": "Consommation totale (MWh)", "side": "right"},
+            "thickness": 14,
+            "len": 0.8,
+        },
+    }
     if addresses is not None and len(addresses):
-        for trace in address_traces(addresses):
-            fig.add_trace(trace)
-    _layout(fig, _view(frame, commune), height)
-    return fig
+        traces.extend(address_traces(addresses))
+    layout = _layout(_view(frame, commune), height, coloraxis=colour)
+    return go.Figure(data=traces, layout=layout)
 
 
-def address_traces(addresses: pd.DataFrame) -> list[go.Scattermap]:
-    """Return one trace of Enedis address points per geolocation precision.
+def address_traces(addresses: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return one trace (a dict) of Enedis address points per geolocation precision.
 
     `addresses` has `adresse`, `latitude`, `longitude`, `precision`
     (`adresse`, `rue` or `commune`), `nombre_de_logements`,
@@ -1111,36 +1128,31 @@ def address_traces(addresses: pd.DataFrame) -> list[go.Scattermap]:
     """
     traces = []
     located = addresses[addresses["latitude"].notna()]
+    per_site = "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh"
     for precision, (label, colour) in PRECISION_STYLE.items():
         part = located[located["precision"] == precision]
         if part.empty:
             continue
-        customdata = [
-            list(row)
-            for row in zip(
+        customdata = np.column_stack(
+            [
                 _rounded(part["nombre_de_logements"].to_numpy(), 0),
                 _rounded(
                     part["consommation_annuelle_totale_de_l_adresse_mwh"].to_numpy(),
                     1,
                 ),
-                _rounded(
-                    part[
-                        "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh"
-                    ].to_numpy(),
-                    2,
-                ),
-                strict=True,
-            )
-        ]
+                _rounded(part[per_site].to_numpy(), 2),
+            ]
+        )
         traces.append(
-            go.Scattermap(
-                lat=_rounded(part["latitude"].to_numpy(), 5),
-                lon=_rounded(part["longitude"].to_numpy(), 5),
-                mode="markers",
-                marker={"size": 9, "color": colour, "opacity": 0.9},
-                text=part["adresse"].astype(str).to_numpy(dtype=str),
-                customdata=customdata,
-                hovertemplate=(
+            {
+                "type": "scattermap",
+                "lat": _rounded(part["latitude"].to_numpy(), 5),
+                "lon": _rounded(part["longitude"].to_numpy(), 5),
+                "mode": "markers",
+                "marker": {"size": 9, "color": colour, "opacity": 0.9},
+                "text": part["adresse"].astype(str).to_numpy(dtype=str),
+                "customdata": customdata,
+                "hovertemplate": (
                     "<b>%{text}</b><br>"
                     f"Position : {label}<br>"
                     "Logements : %{customdata[0]:,.0f}<br>"
@@ -1148,9 +1160,9 @@ def address_traces(addresses: pd.DataFrame) -> list[go.Scattermap]:
                     "Moyenne par logement : %{customdata[2]:,.2f} MWh"
                     "<extra></extra>"
                 ),
-                name=f"Adresses Enedis : {label}",
-                legendgroup="adresses",
-            )
+                "name": f"Adresses Enedis : {label}",
+                "legendgroup": "adresses",
+            }
         )
     return traces
 
@@ -1174,31 +1186,29 @@ def label_chart(counts: pd.Series, commune_name: str, height: int = 240) -> go.F
     counts = counts.reindex(list(rules.LABELS), fill_value=0)
     total = int(counts.sum())
     shares = counts / total if total else counts.astype("float64")
-    fig = go.Figure(
-        go.Bar(
-            x=list(rules.LABELS),
-            y=[int(v) for v in counts],
-            marker={"color": [rules.LABEL_COLORS[label] for label in rules.LABELS]},
-            customdata=[round(float(s), 3) for s in shares],
-            hovertemplate=(
-                "Étiquette %{x} : %{y:,.0f} DPE (%{customdata:.1%})<extra></extra>"
-            ),
-        )
+    bar = go.Bar(
+        x=list(rules.LABELS),
+        y=[int(v) for v in counts],
+        marker={"color": [rules.LABEL_COLORS[label] for label in rules.LABELS]},
+        customdata=[round(100 * float(s), 1) for s in shares],
+        hovertemplate=(
+            "Étiquette %{x} : %{y:,.0f} DPE (%{customdata:.1f}\u00a0%)<extra></extra>"
+        ),
     )
-    fig.update_layout(
-        title={
+    layout = {
+        "title": {
             "text": f"Étiquettes DPE à {commune_name} ({nombre(total)} DPE)",
             "font": {"size": 14},
         },
-        height=height,
-        margin={"l": 40, "r": 10, "t": 40, "b": 30},
-        separators=",\u202f",
-        xaxis={"title": None, "fixedrange": True},
-        yaxis={"title": {"text": "DPE"}, "fixedrange": True},
-        template="none",
-        bargap=0.15,
-    )
-    return fig
+        "height": height,
+        "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
+        "separators": ",\u202f",
+        "xaxis": {"title": None, "fixedrange": True},
+        "yaxis": {"title": {"text": "DPE"}, "fixedrange": True},
+        "template": "none",
+        "bargap": 0.15,
+    }
+    return go.Figure(data=[bar], layout=layout)
 
 
 def figure_config(filename: str) -> dict[str, Any]:

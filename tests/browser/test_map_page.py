@@ -171,3 +171,22 @@ def test_bad_range_shows_a_message_and_keeps_the_map(live_server, map_page):
     page.press("#filtre-densite_min", "Tab")
     page.wait_for_url(re.compile(r"densite_min=100"))
     assert page.locator("#erreur-densite_min").inner_text() == ""
+
+
+def test_reset_link_reloads_a_working_map(live_server, map_page):
+    page = map_page
+    page.goto(f"{live_server.url}/map?annee=2022&commune=74010")
+    _wait_for_map(page)
+
+    page.click("text=Réinitialiser")
+    page.wait_for_url(re.compile(r"/map$"))
+    page.wait_for_function(
+        "() => !document.getElementById('commune-title')"
+        " && document.querySelector('#carte-communes.js-plotly-plot')"
+    )
+    position = page.evaluate(
+        "() => getComputedStyle(document.querySelector('#carte-communes .main-svg'))"
+        ".position"
+    )
+    assert position == "absolute"
+    assert _unexpected(page.console_errors) == []

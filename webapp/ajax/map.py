@@ -95,7 +95,7 @@ def map_figure_html(data: maps.MapData, filters: maps.MapFilters) -> tuple[str, 
         geolocation = store.aggregates.get("geolocation")
         if geolocation is not None:
             addresses = geolocate.commune_addresses(
-                store.enedis, geolocation, filters.commune, filters.annee
+                geolocation, filters.commune, filters.annee
             )
         if selected is None:
             selected = _commune_reference_row(filters.commune)
@@ -172,9 +172,7 @@ def commune_context(data: maps.MapData, code: str | None, annee: int | None) -> 
     geolocation = get_store().aggregates.get("geolocation")
     precisions = {}
     if geolocation is not None:
-        addresses = geolocate.commune_addresses(
-            get_store().enedis, geolocation, code, annee
-        )
+        addresses = geolocate.commune_addresses(geolocation, code, annee)
         precisions = addresses["precision"].value_counts().to_dict()
     return {
         "commune": {

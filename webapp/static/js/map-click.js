@@ -40,12 +40,16 @@
 
   function releaseFigures(event) {
     var detail = event.detail;
-    if (!detail.shouldSwap || !detail.target || detail.target.id !== "map-panel") {
+    var target = detail.target;
+    if (!detail.shouldSwap || !target) {
       return;
     }
+    // The map fragment also replaces the commune detail (out of band); a boosted
+    // page load replaces everything.
+    var all = target.id === "map-panel" || target === document.body;
     FIGURES.forEach(function (id) {
       var old = document.getElementById(id);
-      if (old) {
+      if (old && (all || target.contains(old))) {
         if (window.Plotly) {
           window.Plotly.purge(old);
         }
