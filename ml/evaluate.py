@@ -56,13 +56,15 @@ def locate(frame: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
 
 def evaluate_frame(dpe: pd.DataFrame, predictor: Predictor) -> dict:
     """Return the metrics that the columns of a normalised DPE table allow."""
-    usable = dpe[dpe["type_batiment"].isin(F.BATIMENTS)]
-    located = locate(usable, predictor)
+    dwelling = dpe["type_batiment"].isin(F.BATIMENTS).to_numpy(dtype=bool)
+    with_surface = dpe["surface_habitable_logement"].notna().to_numpy(dtype=bool)
+    located = locate(dpe[dwelling & with_surface], predictor)
     features = F.frame_features(located)
     result: dict[str, Any] = {
         "rows_in_file": int(len(dpe)),
         "rows_evaluated": int(len(features)),
-        "rows_skipped_not_a_dwelling": int(len(dpe) - len(usable)),
+        "rows_skipped_not_a_dwelling": int((~dwelling).sum()),
+        "rows_skipped_without_surface": int((dwelling & ~with_surface).sum()),
         "missing_share_per_feature": {
             name: round(float(features[name].isna().mean()), 3) for name in F.FEATURES
         }
@@ -88,9 +90,6 @@ def evaluate_frame(dpe: pd.DataFrame, predictor: Predictor) -> dict:
             + ", ".join(missing)
         )
 
-    has_surface = features["surface_habitable_logement"].notna()
-    features = features[has_surface]
-    located = located[has_surface.to_numpy()]
     out = predictor.predict_frame(features)
     labels = np.asarray(predictor.classes, dtype=object)[out["proba"].argmax(axis=1)]
     has_ep = located["conso_5_usages_par_m2_ep"].notna().any()

@@ -176,7 +176,9 @@ class Predictor:
         self._calibrated = calibrated
         self._beta = float(inner.calibrators[0].beta_)
         self._passoire_columns = [self.classes.index(c) for c in rules.PASSOIRE_LABELS]
-        estimators = [(CLASSIFIER, inner.estimator)] + [
+        # The calibrated trees are frozen; the compiled forest needs the trees.
+        trees = getattr(inner.estimator, "estimator", inner.estimator)
+        estimators = [(CLASSIFIER, trees)] + [
             (name, self.models[name].named_steps["model"]) for name in REGRESSORS
         ]
         self._estimators = estimators
@@ -445,15 +447,11 @@ class Predictor:
 
     def _check_fast_path(self) -> bool:
         probe = self._probe_rows()
-        gap = self.forest.check(self._estimators, probe, FAST_PATH_TOLERANCE)
-        proba_gap = float(
-            np.max(
-                np.abs(
-                    self._proba_from_raw(self.forest.raw(probe)[:, : len(self.classes)])
-                    - self._calibrated.predict_proba(probe)
-                )
-            )
-        )
+        with threadpool_limits(limits=1, user_api="openmp"):
+            gap = self.forest.check(self._estimators, probe, FAST_PATH_TOLERANCE)
+            reference = self._calibrated.predict_proba(probe)
+        fast = self._proba_from_raw(self.forest.raw(probe)[:, : len(self.classes)])
+        proba_gap = float(np.max(np.abs(fast - reference)))
         ok = gap <= FAST_PATH_TOLERANCE and proba_gap <= FAST_PATH_TOLERANCE
         if not ok:
             logger.warning(

@@ -280,7 +280,7 @@ def model_card(report: dict) -> str:
         f"- One prediction from a dict (validation, all 6 models, rules, cost): "
         f"p50 {_fmt(serving['one_row_ms']['p50'])} ms, p99 "
         f"{_fmt(serving['one_row_ms']['p99'])} ms; {serving['batch_rows']} rows: "
-        f"p50 {_fmt(serving['batch_1000_rows_ms']['p50'], 1)} ms.",
+        f"p50 {_fmt(serving['batch_ms']['p50'], 1)} ms.",
         f"- {serving['compiled_trees']} trees evaluated together by "
         "`ml.forest.CompiledForest` (fast path "
         f"{'on' if serving['fast_path'] else 'off'}); batches above 32 rows use "

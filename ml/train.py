@@ -19,6 +19,7 @@ import math
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skm
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -40,6 +42,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.ensemble import RandomForestRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.linear_model import Ridge
@@ -49,6 +53,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.preprocessing import OrdinalEncoder
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ml import costs
 from ml import features as F
@@ -74,8 +79,6 @@ REGRESSION_TARGETS = {
     "emission_ges": "emission_ges_5_usages_par_m2",
 }
 QUANTILES = {"conso_ep_q10": 0.1, "conso_ep_q50": 0.5, "conso_ep_q90": 0.9}
-#: Rows in the one-row latency measurement of each candidate.
-LATENCY_BATCH = 1000
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
 
@@ -89,8 +92,8 @@ class TrainConfig:
     validation_share: float = 0.2
     cv_folds: int = 3
     max_iter: int = 300
-    learning_rate: float = 0.1
-    max_leaf_nodes: int = 31
+    #: HistGradientBoosting settings compared on validation (see HGB_SETTINGS).
+    hgb_settings: tuple[str, ...] = ("peu_profond", "profond")
     #: Subsample of the usable rows (None: all), for fast tests.
     max_rows: int | None = None
     #: Train the simpler models and the baselines for the comparison.
@@ -98,16 +101,33 @@ class TrainConfig:
     baseline_trees: int = 100
     baseline_depth: int = 20
     latency_calls: int = 200
+    #: Rows of the batch latency measurement of the served predictor.
+    batch_rows: int = 1000
+    #: OpenMP threads and forest jobs while fitting. One by default: on a shared
+    #: machine (CI, gunicorn workers, other jobs) OpenMP teams busy-wait for
+    #: descheduled threads and run several times slower than a single thread.
+    n_threads: int = 1
 
 
 #: A small, quick configuration for tests (a few thousand rows, few iterations).
 FAST_CONFIG = TrainConfig(
     max_rows=3000,
     max_iter=40,
+    hgb_settings=("peu_profond",),
     cv_folds=2,
     baseline_trees=10,
-    latency_calls=20,
+    latency_calls=5,
+    batch_rows=100,
 )
+
+
+#: Tree settings of the gradient boosting, compared on the validation rows. Shallow
+#: trees suit effects that mostly add up (period, energy, altitude) and keep the
+#: compiled evaluation short (one numpy step per level).
+HGB_SETTINGS: dict[str, dict[str, Any]] = {
+    "peu_profond": {"max_leaf_nodes": 8, "max_depth": 4, "learning_rate": 0.15},
+    "profond": {"max_leaf_nodes": 31, "max_depth": None, "learning_rate": 0.1},
+}
 
 
 @dataclass
@@ -235,12 +255,11 @@ def onehot_prepare(categories: list[list[str]], scale: bool) -> ColumnTransforme
     )
 
 
-def _hgb_options(config: TrainConfig) -> dict:
+def _hgb_options(config: TrainConfig, setting: str | None = None) -> dict:
     return {
+        **HGB_SETTINGS[setting or config.hgb_settings[0]],
         "categorical_features": list(range(len(F.CATEGORICAL))),
         "max_iter": config.max_iter,
-        "learning_rate": config.learning_rate,
-        "max_leaf_nodes": config.max_leaf_nodes,
         "early_stopping": True,
         "validation_fraction": 0.1,
         "n_iter_no_change": 15,
@@ -248,22 +267,36 @@ def _hgb_options(config: TrainConfig) -> dict:
     }
 
 
-def hgb_classifier(categories, config: TrainConfig) -> Pipeline:
-    """HistGradientBoosting on category codes, calibrated by temperature scaling."""
-    # Temperature scaling keeps the most probable class, so the label metrics of
-    # the random cross-validation (uncalibrated trees) hold for the served model.
-    calibrated = CalibratedClassifierCV(
-        HistGradientBoostingClassifier(**_hgb_options(config)),
-        method="temperature",
-        cv=3,
-        ensemble=False,
+def hgb_classifier(categories, config: TrainConfig, setting: str | None = None):
+    """HistGradientBoosting on category codes (calibrated later on validation)."""
+    return Pipeline(
+        [
+            ("prepare", ordinal_prepare(categories)),
+            ("model", HistGradientBoostingClassifier(**_hgb_options(config, setting))),
+        ]
     )
-    return Pipeline([("prepare", ordinal_prepare(categories)), ("model", calibrated)])
 
 
-def hgb_regressor(categories, config: TrainConfig, quantile: float | None = None):
+def calibrate(model: Pipeline, X_val: pd.DataFrame, y_val: np.ndarray) -> Pipeline:
+    """Return the fitted pipeline with its trees frozen and temperature-scaled."""
+    # Temperature scaling has one parameter and keeps the most probable class, so
+    # the label metrics of the uncalibrated trees (cross-validation) still hold.
+    prepare = model.named_steps["prepare"]
+    calibrated = CalibratedClassifierCV(
+        FrozenEstimator(model.named_steps["model"]), method="temperature"
+    )
+    calibrated.fit(prepare.transform(X_val), y_val)
+    return Pipeline([("prepare", prepare), ("model", calibrated)])
+
+
+def hgb_regressor(
+    categories,
+    config: TrainConfig,
+    quantile: float | None = None,
+    setting: str | None = None,
+):
     """HistGradientBoosting regressor (squared error, or quantile loss)."""
-    options = _hgb_options(config)
+    options = _hgb_options(config, setting)
     if quantile is not None:
         options.update(loss="quantile", quantile=quantile)
     return Pipeline(
@@ -275,15 +308,15 @@ def hgb_regressor(categories, config: TrainConfig, quantile: float | None = None
 
 
 def candidate_classifiers(categories, config: TrainConfig) -> dict[str, Pipeline]:
-    """The label classifiers compared in a run; the first one is served."""
-    candidates = {"hgb_calibre": hgb_classifier(categories, config)}
+    """The simpler label classifiers and the baselines compared with the trees."""
+    candidates: dict[str, Pipeline] = {}
     if config.compare:
         candidates["regression_logistique"] = Pipeline(
             [
                 ("prepare", onehot_prepare(categories, scale=True)),
                 (
                     "model",
-                    LogisticRegression(max_iter=2000, C=1.0, random_state=config.seed),
+                    LogisticRegression(max_iter=300, C=1.0, random_state=config.seed),
                 ),
             ]
         )
@@ -295,7 +328,7 @@ def candidate_classifiers(categories, config: TrainConfig) -> dict[str, Pipeline
                     RandomForestClassifier(
                         n_estimators=config.baseline_trees,
                         max_depth=config.baseline_depth,
-                        n_jobs=-1,
+                        n_jobs=config.n_threads,
                         random_state=config.seed,
                     ),
                 ),
@@ -311,10 +344,10 @@ def candidate_classifiers(categories, config: TrainConfig) -> dict[str, Pipeline
 
 
 def candidate_regressors(
-    categories, config: TrainConfig, target: str
+    categories, config: TrainConfig, target: str, setting: str
 ) -> dict[str, Pipeline]:
     """The regressors compared for one target; the first one is served."""
-    candidates = {"hgb": hgb_regressor(categories, config)}
+    candidates = {"hgb": hgb_regressor(categories, config, setting=setting)}
     if config.compare:
         candidates["ridge"] = Pipeline(
             [
@@ -331,7 +364,7 @@ def candidate_regressors(
                         RandomForestRegressor(
                             n_estimators=config.baseline_trees,
                             max_depth=config.baseline_depth,
-                            n_jobs=-1,
+                            n_jobs=config.n_threads,
                             random_state=config.seed,
                         ),
                     ),
@@ -400,6 +433,11 @@ def train(
     config: TrainConfig = TrainConfig(),
 ) -> TrainResult:
     """Train every model on a DPE table and measure them; nothing is written."""
+    with threadpool_limits(limits=config.n_threads, user_api="openmp"):
+        return _train(dpe, communes, source, config)
+
+
+def _train(dpe, communes, source, config: TrainConfig) -> TrainResult:
     started = time.perf_counter()
     data = prepare_dataset(dpe, config)
     test = time_split(data.dates, config.test_months)
@@ -457,7 +495,9 @@ def train(
         y.iloc[test_index],
         report,
         served,
+        classification["_setting"],
     )
+    classification.pop("_setting")
     report["classification"] = classification
     report["regression"] = regression
 
@@ -480,7 +520,13 @@ def train(
     predictor = Predictor(served, metadata)
     _served_report(predictor, data, test_index, report)
     logger.info("served predictor measured; random cross-validation next")
-    report["cross_validation"] = _cross_validate(categories, config, data, dev_index)
+    report["cross_validation"] = _cross_validate(
+        categories,
+        config,
+        data,
+        dev_index,
+        report["classification"]["hgb_settings"]["chosen"],
+    )
     report["performance"]["serving"] = _serving_performance(
         predictor, data, test_index, config
     )
@@ -504,7 +550,17 @@ def train(
 
 def _fit_timed(model: Pipeline, X, y) -> float:
     started = time.perf_counter()
-    model.fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X, y)
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            # A comparison model stopped early: its figures are reported as they are.
+            logger.warning("%s: %s", model.steps[-1][0], warning.message)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return time.perf_counter() - started
 
 
@@ -513,10 +569,48 @@ def _train_classifiers(
 ) -> dict:
     result: dict[str, Any] = {"validation": {}, "test": {}, "passoire_test": {}}
     threshold = 0.5
-    for name, model in candidate_classifiers(categories, config).items():
-        seconds = _fit_timed(
-            model, X_fit, y_fit["etiquette_dpe"].astype(str).to_numpy()
-        )
+    labels_fit = y_fit["etiquette_dpe"].astype(str).to_numpy()
+    labels_val = y_val["etiquette_dpe"].astype(str).to_numpy()
+
+    # The tree settings compete on validation log-loss; the best one is calibrated.
+    selection: dict[str, dict] = {}
+    fitted: dict[str, tuple[Pipeline, float]] = {}
+    for setting in config.hgb_settings:
+        model = hgb_classifier(categories, config, setting)
+        seconds = _fit_timed(model, X_fit, labels_fit)
+        proba = model.predict_proba(X_val)
+        selection[setting] = {
+            "validation_log_loss": round(
+                float(skm.log_loss(labels_val, proba, labels=model.classes_)), 4
+            ),
+            "validation_accuracy": round(
+                float(np.mean(model.classes_[proba.argmax(axis=1)] == labels_val)), 4
+            ),
+            "iterations": int(model.named_steps["model"].n_iter_),
+            "train_seconds": round(seconds, 2),
+        }
+        fitted[setting] = (model, seconds)
+        logger.info("trees %s on validation: %s", setting, selection[setting])
+    best = min(selection, key=lambda k: selection[k]["validation_log_loss"])
+    result["hgb_settings"] = {
+        "compared": selection,
+        "chosen": best,
+        **HGB_SETTINGS[best],
+    }
+    trees, seconds = fitted[best]
+    started = time.perf_counter()
+    ordered = {
+        "hgb_calibre": (calibrate(trees, X_val, labels_val), None),
+        "hgb_non_calibre": (trees, seconds),
+        **{n: (m, None) for n, m in candidate_classifiers(categories, config).items()},
+    }
+    calibration_seconds = time.perf_counter() - started
+
+    for name, (model, seconds) in ordered.items():
+        if name == "hgb_calibre":
+            seconds = fitted[best][1] + calibration_seconds
+        elif seconds is None:
+            seconds = _fit_timed(model, X_fit, labels_fit)
         classes = [str(c) for c in model.classes_]
         columns = [classes.index(c) for c in rules.PASSOIRE_LABELS if c in classes]
 
@@ -563,11 +657,22 @@ def _train_classifiers(
         )
     result["served"] = next(iter(result["test"]))
     result["_threshold"] = threshold
+    result["_setting"] = best
     return result
 
 
 def _train_regressors(
-    categories, config, X_fit, y_fit, X_val, y_val, X_test, y_test, report, served
+    categories,
+    config,
+    X_fit,
+    y_fit,
+    X_val,
+    y_val,
+    X_test,
+    y_test,
+    report,
+    served,
+    setting,
 ) -> dict:
     result: dict[str, Any] = {}
     surface_test = X_test["surface_habitable_logement"].to_numpy()
@@ -575,7 +680,8 @@ def _train_regressors(
         column = REGRESSION_TARGETS[target]
         known = y_fit[column].notna().to_numpy()
         entry: dict[str, Any] = {"target": column, "test": {}}
-        for name, model in candidate_regressors(categories, config, target).items():
+        candidates = candidate_regressors(categories, config, target, setting)
+        for name, model in candidates.items():
             seconds = _fit_timed(model, X_fit[known], y_fit[column].to_numpy()[known])
             prediction = model.predict(X_test)
             entry["test"][name] = M.regression_metrics(
@@ -606,7 +712,7 @@ def _train_regressors(
     column = REGRESSION_TARGETS["conso_ep"]
     known = y_fit[column].notna().to_numpy()
     for name, quantile in QUANTILES.items():
-        model = hgb_regressor(categories, config, quantile)
+        model = hgb_regressor(categories, config, quantile, setting)
         seconds = _fit_timed(model, X_fit[known], y_fit[column].to_numpy()[known])
         served[name] = model
         logger.info("%s fitted in %.1f s", name, seconds)
@@ -734,7 +840,9 @@ def group_metrics(X, y, labels, out, predictor: Predictor) -> dict:
     return groups
 
 
-def _cross_validate(categories, config: TrainConfig, data: Dataset, dev_index) -> dict:
+def _cross_validate(
+    categories, config: TrainConfig, data: Dataset, dev_index, setting: str
+) -> dict:
     """Random stratified K-fold on the pre-test rows (uncalibrated served trees)."""
     if config.cv_folds < 2:
         return {}
@@ -750,7 +858,7 @@ def _cross_validate(categories, config: TrainConfig, data: Dataset, dev_index) -
     hgb = Pipeline(
         [
             ("prepare", ordinal_prepare(categories)),
-            ("model", HistGradientBoostingClassifier(**_hgb_options(config))),
+            ("model", HistGradientBoostingClassifier(**_hgb_options(config, setting))),
         ]
     )
     for fold, (train_part, test_part) in enumerate(
@@ -764,7 +872,7 @@ def _cross_validate(categories, config: TrainConfig, data: Dataset, dev_index) -
         for key in ("accuracy", "macro_f1", "within_one_class"):
             scores[key].append(found[key])
         known = np.isfinite(ep[fit_rows])
-        regressor = hgb_regressor(categories, config).fit(
+        regressor = hgb_regressor(categories, config, setting=setting).fit(
             X_fit[known], ep[fit_rows][known]
         )
         found = M.regression_metrics(ep[eval_rows], regressor.predict(X_eval))
@@ -783,14 +891,12 @@ def _cross_validate(categories, config: TrainConfig, data: Dataset, dev_index) -
 
 def _serving_performance(predictor: Predictor, data: Dataset, test_index, config):
     """Measure the served predictor: one row from a dict, then 1,000 rows."""
-    rows = serving_rows(data.features.iloc[test_index], LATENCY_BATCH)
+    rows = serving_rows(data.features.iloc[test_index], config.batch_rows)
     one = rows[0]
     batch_calls = max(3, config.latency_calls // 30)
     return {
         "one_row_ms": latency_ms(lambda: predictor.predict(one), config.latency_calls),
-        "batch_1000_rows_ms": latency_ms(
-            lambda: predictor.predict_batch(rows), batch_calls
-        ),
+        "batch_ms": latency_ms(lambda: predictor.predict_batch(rows), batch_calls),
         "batch_rows": len(rows),
         "compiled_trees": predictor.forest.n_trees,
         "fast_path": predictor.fast,
@@ -798,8 +904,9 @@ def _serving_performance(predictor: Predictor, data: Dataset, test_index, config
 
 
 def serving_rows(features: pd.DataFrame, n: int) -> list[dict]:
-    """Return up to n feature rows as the dicts a form would send."""
+    """Return n dwelling feature rows as the dicts a form would send (repeating)."""
     rows = []
+    features = features[features["type_batiment"].notna()]
     sample = features.head(n) if len(features) >= n else features
     while len(rows) < n and len(sample):
         for record in sample.to_dict("records"):

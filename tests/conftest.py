@@ -62,3 +62,37 @@ def shared_raw() -> Path:
     if not SHARED_RAW.is_dir():
         pytest.skip(f"real-data samples not found at {SHARED_RAW} (../shared absent)")
     return SHARED_RAW
+
+
+@pytest.fixture(scope="session")
+def ml_training(tmp_path_factory):
+    """Small models trained once per session on the demo data, saved in a folder.
+
+    Returns the `ml.train.TrainResult` with an extra `folder` attribute (the
+    models folder holding `current.json` and the version).
+    """
+    from ml.registry import save
+    from ml.train import FAST_CONFIG
+    from ml.train import train
+
+    volume = tmp_path_factory.mktemp("ml-volume")
+    app = make_app(volume)
+    store = app.extensions["store"]
+    result = train(store.dpe, store.communes, dict(store.sources["dpe"]), FAST_CONFIG)
+    result.folder = save(result.models, result.metadata, volume / "models").parent
+    return result
+
+
+@pytest.fixture
+def models_app(volume, ml_training):
+    """An app whose volume `models/` holds a copy of the session's small models."""
+    import shutil
+
+    shutil.copytree(ml_training.folder, volume / "models")
+    return make_app(volume)
+
+
+@pytest.fixture
+def models_client(models_app):
+    """A test client of `models_app`."""
+    return models_app.test_client()
