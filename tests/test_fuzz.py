@@ -225,7 +225,7 @@ def household_strategy() -> st.SearchStrategy[str]:
 
 
 @pytest.fixture(scope="module")
-def client():
+def fuzz_client():
     """A test client of the shared fuzzing app."""
     return fuzz_app().test_client()
 
@@ -241,7 +241,7 @@ def check(response, url: str) -> None:
 
 
 @pytest.mark.parametrize("rule", targets())
-def test_arbitrary_query_strings_never_fail_the_server(client, rule):
+def test_arbitrary_query_strings_never_fail_the_server(fuzz_client, rule):
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -252,7 +252,7 @@ def test_arbitrary_query_strings_never_fail_the_server(client, rule):
     def fuzz(path, query, htmx):
         url = f"{path}?{query}" if query else path
         headers = {"HX-Request": "true"} if htmx else {}
-        check(client.get(url, headers=headers), url)
+        check(fuzz_client.get(url, headers=headers), url)
 
     fuzz()
 
@@ -263,7 +263,7 @@ def prediction_targets() -> list:
 
 
 @pytest.fixture(scope="module")
-def models_client(request, tmp_path_factory):
+def fuzz_models_client(request, tmp_path_factory):
     """A client of an app with the session's small trained models."""
     try:
         training = request.getfixturevalue("ml_training")
@@ -277,7 +277,7 @@ def models_client(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize("rule", prediction_targets())
-def test_odd_households_never_fail_the_models(models_client, rule):
+def test_odd_households_never_fail_the_models(fuzz_models_client, rule):
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -288,7 +288,7 @@ def test_odd_households_never_fail_the_models(models_client, rule):
     def fuzz(path, query, htmx):
         url = f"{path}?{query}"
         headers = {"HX-Request": "true"} if htmx else {}
-        check(models_client.get(url, headers=headers), url)
+        check(fuzz_models_client.get(url, headers=headers), url)
 
     fuzz()
 
