@@ -1146,8 +1146,9 @@ def address_traces(addresses: pd.DataFrame) -> list[dict[str, Any]]:
         traces.append(
             {
                 "type": "scattermap",
-                "lat": _rounded(part["latitude"].to_numpy(), 5),
-                "lon": _rounded(part["longitude"].to_numpy(), 5),
+                # Four decimals: about 10 m, the size of a building.
+                "lat": _rounded(part["latitude"].to_numpy(), 4),
+                "lon": _rounded(part["longitude"].to_numpy(), 4),
                 "mode": "markers",
                 "marker": {"size": 9, "color": colour, "opacity": 0.9},
                 "text": part["adresse"].astype(str).to_numpy(dtype=str),

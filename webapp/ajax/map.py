@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from flask import Response
 from flask import abort
@@ -59,24 +60,16 @@ def script_nonce(html: str, nonce: str | None) -> Markup:
     return Markup(html)
 
 
-def page_url(filters: maps.MapFilters, **changes) -> str:
-    """Return the canonical page URL of a map state."""
-    query = filters.query(**changes)
-    base = url_for("main.map")
-    if not query:
-        return base
-    from urllib.parse import urlencode
-
-    return f"{base}?{urlencode(query)}"
-
-
 def fragment_url(endpoint: str, filters: maps.MapFilters, **changes) -> str:
-    """Return the URL of a fragment for a map state."""
-    from urllib.parse import urlencode
-
+    """Return the URL of an endpoint for a map state (defaults left out)."""
     query = filters.query(**changes)
     base = url_for(endpoint)
     return f"{base}?{urlencode(query)}" if query else base
+
+
+def page_url(filters: maps.MapFilters, **changes) -> str:
+    """Return the canonical page URL of a map state (what the address bar shows)."""
+    return fragment_url("main.map", filters, **changes)
 
 
 def _selected_row(data, filters):
@@ -91,8 +84,7 @@ def map_figure_html(data: maps.MapData, filters: maps.MapFilters) -> tuple[str, 
     selected = _selected_row(data, filters)
     addresses = None
     if filters.commune:
-        store = get_store()
-        geolocation = store.aggregates.get("geolocation")
+        geolocation = get_store().aggregates.get("geolocation")
         if geolocation is not None:
             addresses = geolocate.commune_addresses(
                 geolocation, filters.commune, filters.annee
@@ -203,6 +195,7 @@ def map_context(data: maps.MapData, filters: maps.MapFilters) -> dict:
 
 def filter_error_response(error: maps.FilterError):
     """Answer invalid filters: 400, messages next to their controls, map kept."""
+    logger.debug("map filters rejected: %s", error.fields)
     slots: dict[str, list[str]] = {}
     for name, message in error.fields.items():
         slots.setdefault(ERROR_SLOTS.get(name, "erreur-filtres"), []).append(message)
