@@ -138,7 +138,7 @@ def refreshed_volume(tmp_path_factory, demo_payloads):  # noqa: F811
     return volume
 
 
-#: Per fault: how to cause it, and what the ADEME failure must say.
+#: Per fault: how the ADEME failure message must begin.
 UPSTREAM_FAULTS = {
     "down": "unreachable after 2 attempts",
     "slow": "timed out after 2 attempts",
