@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -569,3 +570,35 @@ def test_a_staging_folder_missing_pages_downloads_that_dataset_again(
     assert result.exit_code == 0, result.output
     assert "after" not in upstream.requests_to("dpe03existant/lines")[0]
     assert stored_numeros(refresh_app) == expected_numeros(upstream_rows(upstream))
+
+
+def test_progress_bar_shows_rows_of_total_rate_and_eta():
+    stream = io.StringIO()
+    bar = refresh.ProgressBar(stream, interactive=True)
+
+    bar.start("ademe", "ademe dpe03existant", 1000)
+    bar.advance("ademe", 250, 1000)
+
+    drawn = stream.getvalue()
+    assert drawn.startswith("\rademe dpe03existant")
+    assert "250 of 1,000 rows" in drawn and "rows/s" in drawn and "ETA" in drawn
+    line = bar.render(500, 1000, elapsed=10.0)
+    assert "[############............]" in line
+    assert "50 rows/s" in line and line.endswith("ETA 0:10")
+    assert bar.render(42, None, elapsed=1.0).endswith("42 rows  42 rows/s  ETA --:--")
+
+
+def test_progress_bar_prints_lines_when_not_a_terminal():
+    stream = io.StringIO()
+    bar = refresh.ProgressBar(stream, interactive=False, every=3600)
+
+    bar.start("enedis", "enedis adresses 74", None)
+    for done in range(0, 500, 50):
+        bar.advance("enedis", done, None)
+    bar.finish(refresh.SourceResult("enedis", status="ok", rows=450, duration=2))
+
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert lines[0].startswith("enedis adresses 74") and " 0 rows" in lines[0]
+    assert "450 rows" in lines[1]  # the last state, printed when the step ends
+    assert lines[2] == "enedis     done in 0:02 (450 rows)"
