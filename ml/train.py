@@ -103,8 +103,8 @@ class TrainConfig:
     latency_calls: int = 200
     #: Rows of the batch latency measurement of the served predictor.
     batch_rows: int = 1000
-    #: OpenMP threads and forest jobs while fitting. One by default: on a shared
-    #: machine (CI, gunicorn workers, other jobs) OpenMP teams busy-wait for
+    #: OpenMP/BLAS threads and forest jobs while fitting. One by default: on a
+    #: shared machine (CI, gunicorn workers, other jobs) thread teams busy-wait for
     #: descheduled threads and run several times slower than a single thread.
     n_threads: int = 1
 
@@ -433,7 +433,7 @@ def train(
     config: TrainConfig = TrainConfig(),
 ) -> TrainResult:
     """Train every model on a DPE table and measure them; nothing is written."""
-    with threadpool_limits(limits=config.n_threads, user_api="openmp"):
+    with threadpool_limits(limits=config.n_threads):
         return _train(dpe, communes, source, config)
 
 
