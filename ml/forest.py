@@ -154,6 +154,19 @@ class CompiledForest:
         return gap
 
 
+def native_raw(model, X: np.ndarray) -> np.ndarray:
+    """Return a fitted model's raw scores on an already encoded array.
+
+    This is scikit-learn's own tree loop without its input preprocessing (a
+    ColumnTransformer that remaps category values). Use it only where that
+    preprocessing was checked to leave the encoded array unchanged.
+    """
+    raw = np.zeros((len(X), model.n_trees_per_iteration_), order="F")
+    raw += model._baseline_prediction
+    model._predict_iterations(np.ascontiguousarray(X), model._predictors, raw, False, 1)
+    return raw
+
+
 def _category_table(
     bitsets: np.ndarray, row: int, known: np.ndarray, known_row: int
 ) -> np.ndarray:

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from ml import costs
 from ml import features as F
 from ml.forest import CompiledForest
+from ml.forest import native_raw
 from webapp import rules
 from webapp.formatting import nombre
 from webapp.schema import fold
@@ -453,6 +454,7 @@ class Predictor:
         fast = self._proba_from_raw(self.forest.raw(probe)[:, : len(self.classes)])
         proba_gap = float(np.max(np.abs(fast - reference)))
         ok = gap <= FAST_PATH_TOLERANCE and proba_gap <= FAST_PATH_TOLERANCE
+        self.native = ok and self._check_native(probe)
         if not ok:
             logger.warning(
                 "compiled trees disagree with scikit-learn (raw %.3g, proba %.3g): "
@@ -461,6 +463,18 @@ class Predictor:
                 proba_gap,
             )
         return ok
+
+    def _check_native(self, probe: np.ndarray) -> bool:
+        """Tell whether scikit-learn's tree loop can skip its own preprocessing."""
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for _, model in self._estimators:
+                reference = model._raw_predict(probe)
+                if not np.allclose(
+                    native_raw(model, probe), reference, rtol=0, atol=1e-9
+                ):
+                    logger.warning("native tree loop differs; using predict")
+                    return False
+        return True
 
     def _probe_rows(self, n: int = 64) -> np.ndarray:
         """Return seeded encoded rows spanning the feature schema, some missing."""
@@ -483,6 +497,14 @@ class Predictor:
             out = {"proba": self._proba_from_raw(raw[:, :k])}
             for offset, name in enumerate(REGRESSORS):
                 out[name] = raw[:, k + offset]
+        elif self.fast and self.native:
+            # Same trees, scikit-learn's compiled loop, without re-encoding the
+            # array that `encode` already built (checked at load).
+            with threadpool_limits(limits=1, user_api="openmp"):
+                raws = [native_raw(model, X) for _, model in self._estimators]
+            out = {"proba": self._proba_from_raw(raws[0])}
+            for name, raw in zip(REGRESSORS, raws[1:], strict=True):
+                out[name] = raw[:, 0]
         else:
             # One thread: OpenMP teams oversubscribe a busy machine (several
             # workers, other processes) and then run slower than a single thread.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import warnings
 from dataclasses import replace
 
@@ -466,8 +467,9 @@ def test_batch_keeps_invalid_rows_in_place(predictor):
     assert results[0] == results[2]
 
 
-def test_compiled_trees_match_scikit_learn(predictor, app):
-    features = F.frame_features(app.extensions["store"].dpe.head(30))
+@pytest.mark.parametrize("rows", [30, 100], ids=["compiled-trees", "native-loop"])
+def test_fast_paths_match_scikit_learn(predictor, app, rows):
+    features = F.frame_features(app.extensions["store"].dpe.head(rows))
     X = predictor.encode_frame(features)
 
     fast = predictor.predict_array(X)
@@ -477,6 +479,7 @@ def test_compiled_trees_match_scikit_learn(predictor, app):
     finally:
         predictor.fast = True
 
+    assert predictor.native
     for key in fast:
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9)
 
@@ -541,3 +544,24 @@ def test_evaluate_the_real_new_build_sample(predictor, shared_raw):
     assert result["classification"]["n"] == result["rows_evaluated"]
     assert result["missing_share_per_feature"]["qualite_isolation_enveloppe"] == 1.0
     assert result["cost"]["n"] > 0
+
+
+def test_train_if_missing_trains_in_the_background(volume, ml_training, monkeypatch):
+    from ml import train as train_module
+    from tests.conftest import make_app
+
+    calls = []
+
+    def fake_train(app, config=None, report_dir=None):
+        # Stands for a real training: copy the session's models into the volume.
+        calls.append(app.config["VOLUME_PATH"])
+        shutil.copytree(ml_training.folder, volume / "models", dirs_exist_ok=True)
+
+    monkeypatch.setattr(train_module, "train_from_app", fake_train)
+
+    app = make_app(volume, TRAIN_IF_MISSING=True)
+    thread = next(t for t in threading.enumerate() if t.name == "ml-train")
+    thread.join(timeout=30)
+
+    assert calls == [str(volume)]
+    assert app.extensions["models"].versions()["status"] == "ready"
