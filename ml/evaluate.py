@@ -54,11 +54,26 @@ def locate(frame: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
     return frame
 
 
+def _new_build_years(frame: pd.DataFrame) -> int:
+    """Use the DPE year as construction year of new builds lacking one (in place)."""
+    year = pd.to_numeric(frame["annee_construction"], errors="coerce")
+    missing = (
+        (frame["source"].astype("object") == "neuf")
+        & year.isna()
+        & frame["periode_construction"].isna()
+    )
+    if missing.any():
+        dpe_year = pd.to_datetime(frame["date_etablissement_dpe"]).dt.year
+        frame["annee_construction"] = year.where(~missing, dpe_year.astype(float))
+    return int(missing.sum())
+
+
 def evaluate_frame(dpe: pd.DataFrame, predictor: Predictor) -> dict:
     """Return the metrics that the columns of a normalised DPE table allow."""
     dwelling = dpe["type_batiment"].isin(F.BATIMENTS).to_numpy(dtype=bool)
     with_surface = dpe["surface_habitable_logement"].notna().to_numpy(dtype=bool)
     located = locate(dpe[dwelling & with_surface], predictor)
+    imputed = _new_build_years(located)
     features = F.frame_features(located)
     result: dict[str, Any] = {
         "rows_in_file": int(len(dpe)),
@@ -73,6 +88,11 @@ def evaluate_frame(dpe: pd.DataFrame, predictor: Predictor) -> dict:
         "notes": [],
     }
     notes = result["notes"]
+    if imputed:
+        notes.append(
+            f"{imputed} new-build DPEs without a construction year: the year of the "
+            "DPE is used (a household knows its dwelling is new)."
+        )
     if not len(features):
         notes.append("No dwelling rows (maison/appartement): nothing to evaluate.")
         return result
