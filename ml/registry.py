@@ -271,9 +271,9 @@ class ModelRegistry:
         }
 
     def card(self) -> dict:
-        """Return a summary of the current models for /api/v1/model."""
+        """Return a summary of the current models for /api/v1/model (empty: none)."""
         if self.predictor is None:
-            return self.versions()
+            return {}
         metadata = self.predictor.metadata
         return {
             "status": "ready",

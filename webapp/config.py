@@ -72,6 +72,8 @@ DEFAULTS = {
     "REFRESH_CURSOR_MAX_AGE_HOURS": 168,
     # Seconds between two cheap checks of the manifest for data refreshed elsewhere.
     "DATA_RELOAD_CHECK_SECONDS": 1.0,
+    # With no usable model on the volume, train one in a background thread at
+    # startup (ml.registry; `make run` sets it).
     "TRAIN_IF_MISSING": False,
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "JSON_SORT_KEYS": False,
