@@ -13,6 +13,7 @@ else a model is trained into a temporary volume with the production settings
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -487,9 +488,12 @@ def run() -> dict[str, Any]:
 
 
 def main() -> int:
-    """Print the figures as JSON."""
+    """Print the figures as JSON on stdout (logs go to stderr)."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
-    print(json.dumps(run(), indent=2, ensure_ascii=False))
+    # The app logs to stdout; keep stdout for the JSON document alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        figures = run()
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
     return 0
 
 
