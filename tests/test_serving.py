@@ -10,11 +10,13 @@ import threading
 import time
 import uuid
 
+import pandas as pd
 import pytest
 from gunicorn.config import Config
 
 from bench.loadtest.server import GUNICORN_CONF
 from bench.loadtest.server import GunicornServer
+from webapp.store import DataStore
 
 #: Limits high enough that the request loops below never meet them.
 UNLIMITED = {"RATELIMIT_API": "1000000/minute", "RATELIMIT_AJAX": "1000000/minute"}
@@ -168,6 +170,47 @@ def test_sighup_reload_replaces_the_workers_without_dropping_requests(server):
     wait_for_log(server, r"reloading: new workers with the current code and data")
     assert server.process.poll() is None
     assert server.get("/api/v1/health").status == 200
+
+
+def test_sighup_reloads_refreshed_data_in_the_master_before_forking(server):
+    store = DataStore(server.volume)
+    frame = pd.DataFrame(
+        {
+            "code_commune": ["74010", "74056"],
+            "annee": [2023, 2023],
+            "nombre_de_logements": [10, 20],
+            "conso_total_mwh": [55.0, 80.0],
+        }
+    )
+    # A refresh by another process: no request reaches the workers in between.
+    store.write_dataset("enedis_communes", frame, origin="api", reload=False)
+    old = set(server.worker_pids())
+    start = len(server.log())
+
+    os.kill(server.master_pid, signal.SIGHUP)
+    server.wait_for_workers(2, timeout=90, exclude=old)
+
+    log = wait_for_log_after(server, start, r"Booting worker with pid")
+    after_hup = log[log.index("reloading: new workers") :]
+    assert "data changed on the volume" in after_hup, after_hup[-3000:]
+    # Loaded by the master, before the first new worker was forked.
+    assert after_hup.index("data changed on the volume") < after_hup.index(
+        "Booting worker with pid"
+    )
+    health = server.get("/api/v1/health").json()
+    assert health["data"]["enedis_communes"]["rows"] == 2
+    assert health["data"]["enedis_communes"]["origin"] == "api"
+
+
+def wait_for_log_after(server, start: int, pattern: str, timeout: float = 30.0):
+    """Wait until the log written after offset `start` matches; return that part."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        part = server.log()[start:]
+        if re.search(pattern, part):
+            return part
+        time.sleep(0.1)
+    raise AssertionError(f"no {pattern!r} in the log:\n{server.log()[start:][-3000:]}")
 
 
 def test_hsts_only_when_the_trusted_proxy_says_https(server):
