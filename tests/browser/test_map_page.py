@@ -173,12 +173,13 @@ def test_bad_range_shows_a_message_and_keeps_the_map(live_server, map_page):
     assert page.locator("#erreur-densite_min").inner_text() == ""
 
 
-def test_reset_link_reloads_a_working_map(live_server, map_page):
+def test_boosted_navigation_to_the_map_keeps_a_working_map(live_server, map_page):
     page = map_page
     page.goto(f"{live_server.url}/map?annee=2022&commune=74010")
     _wait_for_map(page)
 
-    page.click("text=Réinitialiser")
+    # The navigation link is boosted: htmx swaps the body, old figures included.
+    page.click("nav[aria-label='Navigation principale'] >> text=Carte")
     page.wait_for_url(re.compile(r"/map$"))
     page.wait_for_function(
         "() => !document.getElementById('commune-title')"
@@ -189,4 +190,8 @@ def test_reset_link_reloads_a_working_map(live_server, map_page):
         ".position"
     )
     assert position == "absolute"
+
+    page.click("text=Réinitialiser")
+    page.wait_for_url(re.compile(r"/map$"))
+    _wait_for_map(page)
     assert _unexpected(page.console_errors) == []
