@@ -13,8 +13,8 @@ import logging
 import math
 import re
 import unicodedata
-from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
@@ -81,7 +81,12 @@ class Location:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the location as a JSON-ready dict."""
-        return asdict(self)
+        # Not dataclasses.asdict: its deep copies cost a tenth of a batch.
+        return {name: getattr(self, name) for name in LOCATION_KEYS}
+
+
+#: Fields of a Location, in order.
+LOCATION_KEYS = tuple(f.name for f in fields(Location))
 
 
 @dataclass

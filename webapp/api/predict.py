@@ -112,9 +112,9 @@ def parse_or_400(raw: dict):
 # --------------------------------------------------------------------------- output
 
 
-def label_body(output: dict, parsed: prediction.ParsedInputs) -> dict:
-    """Return the JSON of a label prediction."""
-    return {
+def label_body(output: dict, parsed: prediction.ParsedInputs, echo=True) -> dict:
+    """Return the JSON of a label prediction (`echo`: with the model inputs)."""
+    body = {
         "etiquette_dpe": output["etiquette_dpe"],
         "probabilities": output["probabilities"],
         "passoire": bool(output["passoire"]),
@@ -123,13 +123,15 @@ def label_body(output: dict, parsed: prediction.ParsedInputs) -> dict:
         "etiquette_derivee": output.get("etiquette_derivee"),
         "model_version": output["model_version"],
         "location": parsed.location.to_dict(),
-        "inputs": prediction.model_inputs(parsed),
     }
+    if echo:
+        body["inputs"] = prediction.model_inputs(parsed)
+    return body
 
 
-def consumption_body(output: dict, parsed: prediction.ParsedInputs) -> dict:
-    """Return the JSON of a consumption prediction."""
-    return {
+def consumption_body(output: dict, parsed: prediction.ParsedInputs, echo=True) -> dict:
+    """Return the JSON of a consumption prediction (`echo`: with the model inputs)."""
+    body = {
         "conso_5_usages_par_m2_ep": output["conso_5_usages_par_m2_ep"],
         "conso_5_usages_par_m2_ep_interval": list(
             output["conso_5_usages_par_m2_ep_interval"]
@@ -142,8 +144,10 @@ def consumption_body(output: dict, parsed: prediction.ParsedInputs) -> dict:
         "interval_level": output.get("interval_level", 0.8),
         "model_version": output["model_version"],
         "location": parsed.location.to_dict(),
-        "inputs": prediction.model_inputs(parsed),
     }
+    if echo:
+        body["inputs"] = prediction.model_inputs(parsed)
+    return body
 
 
 def _single(body_of):
@@ -251,9 +255,8 @@ def _batch(body_of):
             fields = {k: str(v) for k, v in getattr(output, "fields", {}).items()}
             results[position] = _row_error(position, "Paramètres invalides.", fields)
         else:
-            body = body_of(output, parsed)
             # The caller sent the inputs and the order is kept: no echo per row.
-            del body["inputs"]
+            body = body_of(output, parsed, echo=False)
             results[position] = {"index": position, "ok": True, **body}
 
     errors = sum(1 for r in results if not r["ok"])
