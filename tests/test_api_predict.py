@@ -234,6 +234,18 @@ def test_bad_inputs_get_400_even_without_model(bare):
     assert "type_batiment" in response.json["error"]["fields"]
 
 
+def test_model_card_is_503_while_the_registry_has_no_model(api_app):
+    previous = api_app.extensions["models"]
+    api_app.extensions["models"] = FakeRegistry(None)
+    try:
+        response = api_app.test_client().get("/api/v1/model")
+    finally:
+        api_app.extensions["models"] = previous
+
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "service_unavailable"
+
+
 def test_model_card(api):
     response = api.get("/api/v1/model")
 

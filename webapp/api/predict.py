@@ -290,7 +290,6 @@ def consommation_batch():
 def model_card():
     """Describe the models in service: version, metrics, data origin and dates."""
     registry = current_app.extensions.get("models")
-    card = registry.card() if registry is not None else None
-    if not card:
+    if registry is None or getattr(registry, "predictor", None) is None:
         raise ApiError(503, "Aucun modèle n'est chargé pour le moment.")
-    return jsonify(card)
+    return jsonify(registry.card())
