@@ -30,6 +30,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 
 from ml.predict import MODEL_NAMES
 from ml.predict import Predictor
+from ml.versions import library_versions
 from webapp.store import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
@@ -142,8 +143,6 @@ def read_current(folder: Path) -> Path:
 
 def check_versions(recorded: dict[str, str]) -> None:
     """Raise ModelError when the recorded library versions are not the running ones."""
-    from ml.train import library_versions
-
     running = library_versions()
     different = {
         name: (recorded.get(name), version)
@@ -217,18 +216,23 @@ class ModelRegistry:
     def reload(self) -> Predictor | None:
         """Load the current version (or record why none can be used)."""
         with self._lock:
-            self._pointer_mtime = self._stat_pointer()
+            # Remembered only once this version is settled (loaded or refused), so
+            # an unexpected failure is retried at the next check.
+            mtime = self._stat_pointer()
             try:
                 self.predictor = load_current(self.folder)
             except ModelError as exc:
+                self._pointer_mtime = mtime
                 self.predictor = None
                 self.problem = str(exc)
                 self.status = "missing" if "no trained model" in str(exc) else "refused"
                 log = logger.info if self.status == "missing" else logger.error
                 log("models not loaded: %s", exc)
                 return None
+            self._pointer_mtime = mtime
             self.status = "ready"
             self.problem = None
+            self.training = False
             logger.info(
                 "models %s loaded from %s (fast path %s)",
                 self.predictor.version,
@@ -244,7 +248,11 @@ class ModelRegistry:
             return
         self._last_check = now
         if self._stat_pointer() != self._pointer_mtime:
-            self.reload()
+            try:
+                self.reload()
+            except Exception:
+                # A request must not fail because a new version could not load.
+                logger.exception("reloading the models failed; keeping the current")
 
     def versions(self) -> dict:
         """Return the status and versions for /api/v1/health."""
@@ -315,12 +323,12 @@ def train_in_background(app: Flask, registry: ModelRegistry) -> threading.Thread
         return None
 
     def run():
+        from ml.train import STARTUP_CONFIG
         from ml.train import train_from_app
 
-        registry.training = True
         try:
             logger.info("no usable model (%s): training now", registry.problem)
-            train_from_app(app)
+            train_from_app(app, STARTUP_CONFIG)
         except Exception:
             logger.exception("training at startup failed")
         finally:
@@ -330,6 +338,8 @@ def train_in_background(app: Flask, registry: ModelRegistry) -> threading.Thread
             registry.reload()
 
     thread = threading.Thread(target=run, name="ml-train", daemon=True)
+    # Set before the start: gunicorn may fork workers from this state at once.
+    registry.training = True
     thread.start()
     return thread
 

@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import math
-import platform
 import sys
 import time
 import warnings
@@ -60,6 +59,7 @@ from ml import features as F
 from ml import metrics as M
 from ml.predict import CLASSIFIER
 from ml.predict import Predictor
+from ml.versions import library_versions
 from webapp import rules
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,11 @@ HGB_SETTINGS: dict[str, dict[str, Any]] = {
     "peu_profond": {"max_leaf_nodes": 8, "max_depth": 4, "learning_rate": 0.15},
     "profond": {"max_leaf_nodes": 31, "max_depth": None, "learning_rate": 0.1},
 }
+
+
+#: Training at startup (TRAIN_IF_MISSING): the served models only, no comparison,
+#: so the app answers with models sooner; `flask ml train` gives the full report.
+STARTUP_CONFIG = TrainConfig(compare=False, cv_folds=0, latency_calls=20)
 
 
 @dataclass
@@ -1013,21 +1018,6 @@ def _headline(report: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- metadata
-
-
-def library_versions() -> dict[str, str]:
-    """Return the versions that must match for a model to be loaded."""
-    import scipy
-    import sklearn
-
-    return {
-        "python": ".".join(platform.python_version_tuple()[:2]),
-        "scikit-learn": sklearn.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "joblib": joblib.__version__,
-        "pandas": pd.__version__,
-    }
 
 
 def build_locations(communes: pd.DataFrame, dpe: pd.DataFrame) -> dict[str, dict]:

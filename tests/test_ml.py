@@ -509,7 +509,8 @@ def test_registry_card_and_cli_status(models_app):
 
 
 def test_evaluate_a_file_without_most_columns(predictor, app, tmp_path):
-    dpe = app.extensions["store"].dpe.head(120)
+    dpe = app.extensions["store"].dpe
+    dpe = dpe[dpe["source"] == "existant"].head(120)
     columns = [
         "numero_dpe",
         "date_etablissement_dpe",
@@ -533,6 +534,22 @@ def test_evaluate_a_file_without_most_columns(predictor, app, tmp_path):
     assert result["missing_share_per_feature"]["altitude"] == 0.0
     assert result["classification"]["accuracy"] is not None
     assert "not computable" in result["conso_ep"]
+
+
+def test_evaluate_gives_new_builds_the_dpe_year(predictor, app, tmp_path):
+    dpe = app.extensions["store"].dpe
+    dpe = dpe[dpe["source"] == "neuf"].head(40)
+    path = tmp_path / "neuf.csv"
+    dpe.drop(columns=["annee_construction", "periode_construction"]).to_csv(
+        path, index=False
+    )
+
+    from ml.evaluate import evaluate_file
+
+    result = evaluate_file(path, predictor)
+
+    assert result["missing_share_per_feature"]["annee_construction"] == 0.0
+    assert any("new-build" in note for note in result["notes"])
 
 
 def test_evaluate_the_real_new_build_sample(predictor, shared_raw):
