@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -43,6 +44,22 @@ LOCK = ".train.lock"
 KEEP_VERSIONS = 2
 #: Seconds between two checks of current.json for a version trained elsewhere.
 CHECK_SECONDS = 2.0
+
+
+#: Modules the pickles need. They are imported with this module (before gunicorn
+#: forks and before request threads start) so that two threads never import them
+#: at once: concurrent imports of scikit-learn's inter-dependent modules can fail.
+PICKLE_MODULES = (
+    "sklearn.calibration",
+    "sklearn.compose",
+    "sklearn.dummy",
+    "sklearn.ensemble",
+    "sklearn.frozen",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+)
+for _module in PICKLE_MODULES:
+    importlib.import_module(_module)
 
 
 class ModelError(Exception):
