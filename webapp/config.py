@@ -76,6 +76,13 @@ DEFAULTS = {
     # startup (ml.registry; `make run` sets it).
     "TRAIN_IF_MISSING": False,
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Body limit of the API batch endpoints (1,000 rows do not fit in 64 KB).
+    "API_BATCH_MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Per-IP sliding-window limits ("N/period"); off under TESTING unless
+    # RATELIMIT_ENABLED is set (None: on outside tests).
+    "RATELIMIT_API": "120/minute",
+    "RATELIMIT_AJAX": "300/minute",
+    "RATELIMIT_ENABLED": None,
     "JSON_SORT_KEYS": False,
 }
 

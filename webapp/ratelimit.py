@@ -97,8 +97,9 @@ class SlidingWindowLimiter:
 
 
 def _enabled(app) -> bool:
-    if "RATELIMIT_ENABLED" in app.config:
-        return bool(app.config["RATELIMIT_ENABLED"])
+    setting = app.config.get("RATELIMIT_ENABLED")
+    if setting is not None:
+        return bool(setting)
     return not app.testing
 
 

@@ -179,8 +179,8 @@ def consommation_chauffage():
 
 def read_rows() -> list[dict]:
     """Return the rows of a batch: a JSON list, a CSV body or a CSV file upload."""
-    request.max_content_length = current_app.config.get(
-        "API_BATCH_MAX_CONTENT_LENGTH", BATCH_MAX_BYTES
+    request.max_content_length = int(
+        current_app.config.get("API_BATCH_MAX_CONTENT_LENGTH") or BATCH_MAX_BYTES
     )
     if request.mimetype == "application/json":
         body = _json_body()
