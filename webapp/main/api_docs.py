@@ -95,7 +95,8 @@ def _parameters(spec: dict, operation: dict) -> list[dict[str, Any]]:
 
 
 def _python_literal(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("null", "None")
+    """Return a Python literal of JSON-like data (True, None, not true, null)."""
+    return repr(value)
 
 
 def _r_list(values: dict[str, Any]) -> str:
