@@ -234,6 +234,16 @@ def test_bad_inputs_get_400_even_without_model(bare):
     assert "type_batiment" in response.json["error"]["fields"]
 
 
+def test_cors_is_open_for_reads_only(api):
+    preflight = api.options("/api/v1/etiquette_dpe")
+    post = api.post("/api/v1/etiquette_dpe", json=HOME)
+    health = api.get("/api/v1/health")
+
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert health.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in post.headers
+
+
 def test_model_card_is_503_while_the_registry_has_no_model(api_app):
     previous = api_app.extensions["models"]
     api_app.extensions["models"] = FakeRegistry(None)
