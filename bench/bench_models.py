@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -86,6 +87,8 @@ def run() -> dict:
         for name, entry in predictor.metadata["artifacts"].items()
     }
     return {
+        "load_average_1_5_15_min": [round(v, 2) for v in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
         "model_version": predictor.version,
         "models_from": origin,
         "training_data_origin": predictor.metadata["training_data"]["origin"],

@@ -283,8 +283,8 @@ def model_card(report: dict) -> str:
         f"p50 {_fmt(serving['batch_ms']['p50'], 1)} ms.",
         f"- {serving['compiled_trees']} trees evaluated together by "
         "`ml.forest.CompiledForest` (fast path "
-        f"{'on' if serving['fast_path'] else 'off'}); batches above 32 rows use "
-        "scikit-learn's predict on one thread.",
+        f"{'on' if serving['fast_path'] else 'off'}); batches above 32 rows go "
+        "through scikit-learn's own tree loop on one thread, without re-encoding.",
         "- Artifact sizes (joblib): "
         + ", ".join(
             f"{k.split('/')[0]} {round(v['size_bytes'] / 1e6, 2)} MB"
@@ -292,7 +292,10 @@ def model_card(report: dict) -> str:
             if "size_bytes" in v and (k.endswith("/hgb") or k.endswith("/hgb_calibre"))
         )
         + ".",
-        f"- Training time of the whole run: {report['training_seconds_total']} s.",
+        f"- Training time of the whole run: {report['training_seconds_total']} s "
+        "(one thread; wall time on the machine of the run, load included: "
+        f"{report.get('machine', {}).get('cpu_count')} CPUs, load average "
+        f"{report.get('machine', {}).get('load_average_1_5_15_min')} at the end).",
         "",
         "## Comparison with the baselines (test set)",
         "",

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import math
+import os
 import sys
 import time
 import warnings
@@ -536,6 +537,11 @@ def _train(dpe, communes, source, config: TrainConfig) -> TrainResult:
         predictor, data, test_index, config
     )
     report["training_seconds_total"] = round(time.perf_counter() - started, 1)
+    # Timings depend on what else runs: keep the load next to them.
+    report["machine"] = {
+        "cpu_count": os.cpu_count(),
+        "load_average_1_5_15_min": [round(v, 2) for v in os.getloadavg()],
+    }
     report["data"] = metadata["training_data"]
     report["config"] = asdict(config)
     report["model_version"] = metadata["model_version"]
