@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -278,7 +279,10 @@ def _location_partner(name: str) -> dict[str, Any]:
     return {}
 
 
-def parse_inputs(raw: Mapping[str, Any], locate=None) -> ParsedInputs:
+def parse_inputs(
+    raw: Mapping[str, Any],
+    locate: Callable[[Mapping[str, Any]], loc.Location] | None = None,
+) -> ParsedInputs:
     """Parse form, query or JSON inputs into model inputs and a location.
 
     :param locate: resolves the location inputs (default `location.resolve`);
@@ -328,7 +332,7 @@ def _complete_period(parsed: ParsedInputs) -> None:
     parsed.inputs["periode_construction"] = period or from_year
 
 
-def memoised_locate():
+def memoised_locate() -> Callable[[Mapping[str, Any]], loc.Location]:
     """Return a location resolver that resolves each distinct location once."""
     index = loc.get_index()
     cache: dict[tuple, loc.Location | loc.LocationError] = {}
