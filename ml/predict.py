@@ -78,11 +78,14 @@ def _key(value: Any) -> str:
 
 
 def _blank(value: Any) -> bool:
+    """Tell whether an input is absent: None, NaN or blank text."""
+    # Cheapest checks first: this runs some twenty times per validated row.
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip() == ""
+    if type(value) is str:
+        return not value.strip()
+    # NaN is the only value unequal to itself (float, numpy float).
+    return isinstance(value, float) and value != value
 
 
 def _number(value: Any) -> float | None:
@@ -557,8 +560,8 @@ class Predictor:
         outputs = self.predict_array(self.encode(valid))
         derived = self._derived_labels(valid, outputs)
         results = list(validated)
-        for position, (i, features) in enumerate(zip(good, valid, strict=True)):
-            results[i] = self._result(features, outputs, position, derived[position])
+        for i, result in zip(good, self._results(valid, outputs, derived), strict=True):
+            results[i] = result
         return results
 
     def _derived_labels(self, valid: list[dict], outputs: dict) -> list:
@@ -586,42 +589,83 @@ class Predictor:
             )
         )
 
-    def _result(self, features: dict, outputs: dict, i: int, derived) -> dict:
-        proba = outputs["proba"][i]
-        surface = features["surface_habitable_logement"]
-        energie = features["type_energie_principale_chauffage"]
-        ep = float(outputs["conso_ep"][i])
-        low, high = float(outputs["conso_ep_q10"][i]), float(outputs["conso_ep_q90"][i])
-        passoire_probability = float(outputs["passoire_probability"][i])
-        cost = costs.annual_cost(ep * surface, energie)
-        cost_low = costs.annual_cost(low * surface, energie)
-        cost_high = costs.annual_cost(high * surface, energie)
-        return {
-            "etiquette_dpe": self.classes[int(np.argmax(proba))],
-            "probabilities": {
-                label: round(float(p), 4)
-                for label, p in zip(self.classes, proba, strict=True)
-            },
-            "passoire": passoire_probability >= self.passoire_threshold,
-            "passoire_probability": round(passoire_probability, 4),
-            "passoire_threshold": round(self.passoire_threshold, 4),
-            "conso_5_usages_par_m2_ep": round(ep, 1),
-            "conso_5_usages_par_m2_ep_interval": [round(low, 1), round(high, 1)],
-            "conso_5_usages_par_m2_ep_median": round(
-                float(outputs["conso_ep_q50"][i]), 1
-            ),
-            "interval_level": self.interval_level,
-            "conso_5_usages_ep": round(ep * surface),
-            "conso_5_usages_ep_interval": [round(low * surface), round(high * surface)],
-            "emission_ges_5_usages_par_m2": round(float(outputs["emission_ges"][i]), 1),
-            "etiquette_derivee": derived,
-            "cout_total_5_usages": None if cost is None else round(cost),
-            "cout_total_5_usages_interval": (
-                None
-                if cost_low is None or cost_high is None
-                else [round(cost_low), round(cost_high)]
-            ),
-            "features": {k: v for k, v in features.items() if k != "commune"},
-            "commune": features.get("commune"),
-            "model_version": self.version,
+    def _results(self, valid: list[dict], outputs: dict, derived: list) -> list[dict]:
+        """Assemble the output dicts, rounding whole columns at once."""
+        surface = np.array([v["surface_habitable_logement"] for v in valid])
+        # € per kWh of primary energy: carrier price over its primary-energy factor.
+        eur = np.array(
+            [
+                (
+                    costs.annual_cost(1.0, v["type_energie_principale_chauffage"])
+                    or np.nan
+                )
+                for v in valid
+            ]
+        )
+        ep, low, high = (
+            outputs["conso_ep"],
+            outputs["conso_ep_q10"],
+            outputs["conso_ep_q90"],
+        )
+        proba = outputs["proba"]
+        labels = [self.classes[k] for k in proba.argmax(axis=1)]
+        passoire = (outputs["passoire_probability"] >= self.passoire_threshold).tolist()
+        columns = {
+            "proba": np.round(proba, 4).tolist(),
+            "passoire_probability": np.round(outputs["passoire_probability"], 4),
+            "ep": np.round(ep, 1),
+            "low": np.round(low, 1),
+            "high": np.round(high, 1),
+            "median": np.round(outputs["conso_ep_q50"], 1),
+            "ges": np.round(outputs["emission_ges"], 1),
+            "ep_logement": np.round(ep * surface),
+            "low_logement": np.round(low * surface),
+            "high_logement": np.round(high * surface),
+            "cost": np.round(ep * surface * eur),
+            "cost_low": np.round(low * surface * eur),
+            "cost_high": np.round(high * surface * eur),
         }
+        lists = {
+            k: v if isinstance(v, list) else v.tolist() for k, v in columns.items()
+        }
+        threshold = round(self.passoire_threshold, 4)
+        results = []
+        for i, features in enumerate(valid):
+            cost = lists["cost"][i]
+            known_cost = cost == cost
+            results.append(
+                {
+                    "etiquette_dpe": labels[i],
+                    "probabilities": dict(
+                        zip(self.classes, lists["proba"][i], strict=True)
+                    ),
+                    "passoire": passoire[i],
+                    "passoire_probability": lists["passoire_probability"][i],
+                    "passoire_threshold": threshold,
+                    "conso_5_usages_par_m2_ep": lists["ep"][i],
+                    "conso_5_usages_par_m2_ep_interval": [
+                        lists["low"][i],
+                        lists["high"][i],
+                    ],
+                    "conso_5_usages_par_m2_ep_median": lists["median"][i],
+                    "interval_level": self.interval_level,
+                    "conso_5_usages_ep": int(lists["ep_logement"][i]),
+                    "conso_5_usages_ep_interval": [
+                        int(lists["low_logement"][i]),
+                        int(lists["high_logement"][i]),
+                    ],
+                    "emission_ges_5_usages_par_m2": lists["ges"][i],
+                    "etiquette_derivee": derived[i],
+                    "cout_total_5_usages": int(cost) if known_cost else None,
+                    "cout_total_5_usages_interval": [
+                        int(lists["cost_low"][i]),
+                        int(lists["cost_high"][i]),
+                    ]
+                    if known_cost
+                    else None,
+                    "features": {k: v for k, v in features.items() if k != "commune"},
+                    "commune": features.get("commune"),
+                    "model_version": self.version,
+                }
+            )
+        return results
