@@ -29,6 +29,7 @@ per-IP limiter would otherwise stop within a second): this measures capacity.
     python -m bench.bench_load [--quick] [--users 10,50,100] [--duration 60]
                                [--think 500-1500] [--workers N]
 
+gunicorn.conf.py reads WEB_CONCURRENCY and GUNICORN_THREADS as in production.
 Environment equivalents (used by `python -m bench`): BENCH_QUICK=1,
 BENCH_LOAD_USERS, BENCH_LOAD_DURATION, BENCH_LOAD_THINK_MS, BENCH_WORKERS,
 BENCH_MODELS_DIR (a trained `models` folder to copy; by default the `models`
@@ -53,6 +54,7 @@ from urllib.parse import urlencode
 
 from bench.loadtest.server import PROJECT_DIR
 from bench.loadtest.server import GunicornServer
+from bench.loadtest.server import configured
 
 logger = logging.getLogger("bench.load")
 
@@ -495,6 +497,7 @@ def run(quick=None, users=None, duration=None, think=None, workers=None) -> dict
         "options": {**options, "think": list(options["think"])},
         "server": {
             "workers": workers_running,
+            "threads_per_worker": configured("threads"),
             "config": "gunicorn.conf.py (Procfile), bound to 127.0.0.1",
             "ready": ready.get("checks"),
             "models": models,

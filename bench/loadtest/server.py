@@ -34,9 +34,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def configured(name: str):
+    """A setting of gunicorn.conf.py as evaluated in the current environment."""
+    return runpy.run_path(str(GUNICORN_CONF))[name]
+
+
 def configured_workers() -> int:
     """The worker count that gunicorn.conf.py gives in the current environment."""
-    return int(runpy.run_path(str(GUNICORN_CONF))["workers"])
+    return int(configured("workers"))
 
 
 def children(pid: int) -> list[int]:
