@@ -90,6 +90,20 @@ def model_card(report: dict) -> str:
         "scaling through `CalibratedClassifierCV`). Test set:",
         "",
     ]
+    settings = clf.get("hgb_settings")
+    if settings:
+        compared = "; ".join(
+            f"`{name}` log-loss {_fmt(v['validation_log_loss'])}, accuracy "
+            f"{_fmt(v['validation_accuracy'])}, {v['iterations']} iterations"
+            for name, v in settings["compared"].items()
+        )
+        lines[-2:-2] = [
+            f"Tree settings compared on validation: {compared}. Chosen: "
+            f"`{settings['chosen']}` (max_leaf_nodes {settings['max_leaf_nodes']}, "
+            f"max_depth {settings['max_depth']}, learning_rate "
+            f"{settings['learning_rate']}); the same settings serve the regressors.",
+            "",
+        ]
     rows = []
     for name, m in clf["test"].items():
         p = perf[f"classifier/{name}"]
