@@ -377,19 +377,7 @@ def test_write_dataset_on_a_full_volume_fails_cleanly(full_disk):
     assert store.sources["enedis_communes"]["rows"] == len(big)
 
 
-#: The download fills the volume and its partial file stays in staging, so the
-#: refresh state written to the manifest afterwards (RefreshJob._record) raises
-#: ENOSPC out of RefreshJob.run: the refresh crashes instead of failing cleanly.
-KNOWN_FULL_STAGING_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="webapp/refresh.py: partial staging download kept, then _record raises",
-)
-
-
-@pytest.mark.parametrize(
-    "where", [pytest.param("staging", marks=KNOWN_FULL_STAGING_BUG), "dataset"]
-)
+@pytest.mark.parametrize("where", ["staging", "dataset"])
 def test_refresh_on_a_full_volume_fails_cleanly_and_keeps_the_data(
     where,
     full_disk,

@@ -312,6 +312,8 @@ class RefreshJob:
                 result.status = "failed"
                 result.message = f"{source}: unexpected error: {exc}"
             result.duration = time.perf_counter() - started
+            if not result.ok:
+                self._discard_partial(source)
             self._record(result)
             self._emit("finish", result)
             results.append(result)
@@ -319,7 +321,20 @@ class RefreshJob:
             self.store.reload()
         return results
 
+    def _discard_partial(self, source: str) -> None:
+        """Free what a failed source downloaded, unless it resumes from it."""
+        if source in RESUMABLE_SOURCES:
+            return
+        shutil.rmtree(self.staging / source, ignore_errors=True)
+
     def _record(self, result: SourceResult) -> None:
+        try:
+            self._save_state(result)
+        except OSError as exc:
+            # A full or failing volume must not turn a clean failure into a crash.
+            logger.error("%s: refresh state not saved: %s", result.source, exc)
+
+    def _save_state(self, result: SourceResult) -> None:
         state = refresh_state(self.store, result.source)
         if result.ok:
             state.update(
@@ -624,6 +639,10 @@ class RefreshJob:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+
+#: Sources whose staged pages are kept after a failure, to resume from them.
+RESUMABLE_SOURCES = frozenset({"ademe"})
 
 
 def stage_page(folder: Path, number: int, body: bytes) -> None:
