@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +25,7 @@ from ml.forest import CompiledForest
 from ml.forest import native_raw
 from webapp import rules
 from webapp.formatting import nombre
+from webapp.formatting import parse_number as _number
 from webapp.schema import fold
 
 logger = logging.getLogger(__name__)
@@ -86,21 +86,6 @@ def _blank(value: Any) -> bool:
         return not value.strip()
     # NaN is the only value unequal to itself (float, numpy float).
     return isinstance(value, float) and value != value
-
-
-def _number(value: Any) -> float | None:
-    """Parse a number (a French decimal comma is accepted); None if not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    else:
-        text = str(value).strip().replace("\u202f", "").replace(" ", "")
-        try:
-            number = float(text.replace(",", "."))
-        except ValueError:
-            return None
-    return number if math.isfinite(number) else None
 
 
 def _boolean(value: Any) -> float | None:

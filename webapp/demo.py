@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from webapp import rules
+from webapp import schema
 
 logger = logging.getLogger(__name__)
 
@@ -44,74 +45,11 @@ FIRST_DPE_DATE = date(2021, 7, 1)
 #: Default number of DPE rows.
 N_DPE = 25_000
 
-#: Columns of the demo DPE table, in order (ADEME `dpe03existant` keys + `source`).
-DPE_COLUMNS: tuple[str, ...] = (
-    "numero_dpe",
-    "numero_dpe_remplace",
-    "date_etablissement_dpe",
-    "date_reception_dpe",
-    "date_derniere_modification_dpe",
-    "etiquette_dpe",
-    "etiquette_ges",
-    "conso_5_usages_par_m2_ep",
-    "conso_5_usages_par_m2_ef",
-    "conso_5_usages_ep",
-    "conso_5_usages_ef",
-    "emission_ges_5_usages_par_m2",
-    "emission_ges_5_usages",
-    "cout_total_5_usages",
-    "cout_chauffage",
-    "surface_habitable_logement",
-    "annee_construction",
-    "type_batiment",
-    "periode_construction",
-    "type_energie_principale_chauffage",
-    "type_generateur_chauffage_principal",
-    "type_installation_chauffage",
-    "qualite_isolation_enveloppe",
-    "qualite_isolation_murs",
-    "qualite_isolation_menuiseries",
-    "qualite_isolation_plancher_bas",
-    "logement_traversant",
-    "protection_solaire_exterieure",
-    "zone_climatique",
-    "classe_altitude",
-    "adresse_ban",
-    "numero_voie_ban",
-    "nom_rue_ban",
-    "nom_commune_ban",
-    "code_postal_ban",
-    "code_insee_ban",
-    "code_departement_ban",
-    "identifiant_ban",
-    "coordonnee_cartographique_x_ban",
-    "coordonnee_cartographique_y_ban",
-    "_geopoint",
-    "source",
-)
+#: Columns of the demo DPE table: the store's schema (ADEME keys + `source`).
+DPE_COLUMNS: tuple[str, ...] = schema.DPE_COLUMNS
 
 #: Columns of the demo Enedis table (legacy Opendatasoft keys, in the real order).
-ENEDIS_COLUMNS: tuple[str, ...] = (
-    "annee",
-    "code_iris",
-    "nom_iris",
-    "numero_de_voie",
-    "indice_de_repetition",
-    "type_de_voie",
-    "libelle_de_voie",
-    "code_commune",
-    "nom_commune",
-    "segment_de_client",
-    "nombre_de_logements",
-    "consommation_annuelle_totale_de_l_adresse_mwh",
-    "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh",
-    "consommation_annuelle_moyenne_de_la_commune_mwh",
-    "adresse",
-    "code_epci",
-    "code_departement",
-    "code_region",
-    "tri_des_adresses",
-)
+ENEDIS_COLUMNS: tuple[str, ...] = schema.ENEDIS_COLUMNS
 
 # -- Altitude bands --------------------------------------------------------------
 

@@ -45,6 +45,22 @@ def nombre(value, decimals: int = 0, missing: str = "–") -> str:
     return text.replace(",", THIN_SPACE).replace(".", ",")
 
 
+def parse_number(value) -> float | None:
+    """Parse a number typed the French way (1 234,5) or not; None if not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = str(value).strip().replace(THIN_SPACE, "").replace(NBSP, "")
+        text = text.replace(" ", "").replace(",", ".")
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    return number if math.isfinite(number) else None
+
+
 def pourcent(value, decimals: int = 1, missing: str = "–") -> str:
     """Format a share in [0, 1] as a French percentage: 12,3 %."""
     if _missing(value):

@@ -21,6 +21,7 @@ from typing import Any
 from ml import features as ml_features
 from webapp import location as loc
 from webapp import rules
+from webapp.formatting import parse_number as _number
 from webapp.schema import fold
 
 logger = logging.getLogger(__name__)
@@ -175,21 +176,6 @@ def _choice(name: str, value: Any) -> tuple[str | None, str | None]:
     if option is not None:
         return option, None
     return None, f"Valeur inconnue « {value} » ; valeurs possibles : {_allowed(name)}."
-
-
-def _number(value: Any) -> float | None:
-    """Parse a number, accepting a French decimal comma; None when not a number."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    else:
-        text = str(value).strip().replace("\u202f", "").replace(" ", "")
-        try:
-            number = float(text.replace(",", "."))
-        except ValueError:
-            return None
-    return number if math.isfinite(number) else None
 
 
 def parse_surface(value: Any) -> tuple[float | None, str | None]:
