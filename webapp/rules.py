@@ -21,6 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from webapp import formatting
+
 #: DPE classes, best first.
 LABELS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G")
 
@@ -152,21 +154,6 @@ INDECENCY_DATE = date(2023, 1, 1)
 
 #: Resolution of published EP/GHG values, used for "strictly below" reductions.
 VALUE_RESOLUTION = 0.1
-
-_MONTHS_FR = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 
 @dataclass(frozen=True)
@@ -549,8 +536,7 @@ def distance_to_next_class(ep: float, ges: float, **ctx: Any) -> NextClassGap:
 
 def format_date_fr(day: date) -> str:
     """Return a date written in French, e.g. '1er janvier 2025'."""
-    number = "1er" if day.day == 1 else str(day.day)
-    return f"{number} {_MONTHS_FR[day.month - 1]} {day.year}"
+    return formatting.date_fr(day)
 
 
 def is_indecent(ef_par_m2: float | None, on: date) -> bool:
