@@ -3,26 +3,33 @@
 The app runs under the Procfile's gunicorn setup (`gunicorn.conf.py`: workers from
 the CPU count, preload, gthread) on the demo data, with trained models in a
 temporary volume. For each level of concurrent users (10, 50 and 100 for 60 s by
-default) three `wrk` processes run side by side, one per traffic class, so that
-each class gets its own latency distribution:
+default) three processes of simulated users (`bench/loadtest/users.py`: one
+thread and one keep-alive connection per user) run side by side, one per traffic
+class, so that each class gets its own latency distribution:
 
 * pages: the five full HTML pages, some with filters in the query;
 * fragments: statistics figures and KPIs, map fragments, communes table and
   suggestions, address suggestions, the prediction fragment;
 * api: `/api/v1` predictions (label, consumption, heating consumption).
 
-Users are split 20 / 50 / 30 % between the classes. Each user (a wrk connection)
-waits a think time between two requests, 0.5 to 1.5 s by default; `--think 0`
-gives back-to-back requests. Reported per class: throughput, p50/p95/p99/max
-latency, error rate (transport errors, timeouts and HTTP status >= 400) and
-status counts. Goal: no errors and p99 <= 300 ms at 50 users for fragments and
-API calls.
+Users are split 20 / 50 / 30 % between the classes. Each user waits a think time
+between two requests, 0.5 to 1.5 s by default (`--think 0`: back-to-back).
+Reported per class: throughput, p50/p95/p99/max latency, error rate (transport
+errors, timeouts and HTTP status >= 400), status counts, and gunicorn's own
+per-request durations from its access log (parsed request to written response:
+the gap with the client's figures is time spent waiting for a worker). Goal: no
+errors and p99 <= 300 ms at 50 users for fragments and API calls, as the client
+sees them.
 
-Reference, same run and same server: back-to-back requests from 50 connections on
-the trivial JSON endpoint `/api/v1/health`, then on the prediction API alone and
-the fragments alone; throughput ratios against the health endpoint.
+Reference, same run and same server: back-to-back requests from 50 `wrk`
+connections (`bench/loadtest/mixed.lua`) on the trivial JSON endpoint
+`/api/v1/health`, then on the prediction API alone and the fragments alone;
+throughput ratios against the health endpoint. (wrk is not used for the users:
+with think times its `delay()` hook reported ~0.5 s tails on /api/v1/health that
+gunicorn's access log and a Python client did not see.)
 
-Needs `wrk` (Debian: `apt-get install -y wrk`); installs nothing itself. Rate
+The reference needs `wrk` (Debian: `apt-get install -y wrk`; skipped with the
+reason when absent); the bench installs nothing itself. Rate
 limits are raised for the run (all traffic comes from 127.0.0.1, which the
 per-IP limiter would otherwise stop within a second): this measures capacity.
 
@@ -43,18 +50,23 @@ import argparse
 import atexit
 import json
 import logging
+import math
+import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.loadtest.server import PROJECT_DIR
 from bench.loadtest.server import GunicornServer
 from bench.loadtest.server import configured
+from bench.loadtest.users import run_users
 
 logger = logging.getLogger("bench.load")
 
@@ -275,6 +287,98 @@ def run_classes(
     return results
 
 
+#: An access-log line of gunicorn.conf.py: request line, status, size, duration.
+ACCESS_LINE = re.compile(r'"GET (\S+) HTTP/1\.1" (\d{3}) \S+ (\d+)ms')
+
+
+def class_of(path: str) -> str:
+    """The traffic class of a request path."""
+    if path.startswith("/ajax/"):
+        return "fragments"
+    if path.startswith("/api/"):
+        return "api"
+    return "pages"
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile of `values` (share in 0-1)."""
+    ordered = sorted(values)
+    rank = max(math.ceil(share * len(ordered)), 1)
+    return float(ordered[rank - 1])
+
+
+def add_server_times(classes: dict[str, dict], log: str) -> None:
+    """Add gunicorn's own durations (access log, ms) to each class summary.
+
+    They run from the parsed request to the written response: the difference with
+    wrk's figures is time spent waiting for a worker (queueing, CPU contention).
+    """
+    durations: dict[str, list[float]] = {name: [] for name in classes}
+    for match in ACCESS_LINE.finditer(log):
+        name = class_of(match.group(1))
+        if name in durations:
+            durations[name].append(float(match.group(3)))
+    for name, values in durations.items():
+        if not values:
+            continue
+        classes[name]["server"] = {
+            "requests_logged": len(values),
+            "p50_ms": percentile(values, 0.50),
+            "p95_ms": percentile(values, 0.95),
+            "p99_ms": percentile(values, 0.99),
+            "max_ms": max(values),
+        }
+
+
+def summarise_users(raw: dict, users: int) -> dict:
+    """Throughput, latency percentiles (ms) and error rate of simulated users."""
+    latencies = raw["latencies_ms"]
+    requests = len(latencies)
+    failed_status = sum(n for code, n in raw["statuses"].items() if int(code) >= 400)
+    transport = sum(raw["errors"].values())
+    attempts = requests + transport
+
+    def pct(share: float) -> float | None:
+        return round(percentile(latencies, share), 1) if latencies else None
+
+    return {
+        "users": users,
+        "requests": requests,
+        "throughput_rps": round(requests / raw["seconds"], 1),
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "max_ms": round(max(latencies), 1) if latencies else None,
+        "mean_ms": round(sum(latencies) / requests, 1) if requests else None,
+        "errors": failed_status + transport,
+        "error_rate": round((failed_status + transport) / max(attempts, 1), 4),
+        "error_kinds": raw["errors"],
+        "statuses": dict(sorted(raw["statuses"].items())),
+    }
+
+
+def run_user_classes(
+    port: int,
+    paths: dict[str, list[str]],
+    users: dict[str, int],
+    seconds: int,
+    think: tuple[int, int],
+) -> dict[str, dict]:
+    """Run the users of each class in their own process, all at the same time."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(users), mp_context=context) as pool:
+        futures = {
+            name: pool.submit(
+                run_users, port, paths[name], count, seconds, think, 10.0, index
+            )
+            for index, (name, count) in enumerate(users.items())
+        }
+        return {
+            name: summarise_users(future.result(timeout=seconds + 120), users[name])
+            for name, future in futures.items()
+        }
+
+
 def total(classes: dict[str, dict]) -> dict:
     """Requests, throughput and errors of all classes together."""
     requests = sum(c["requests"] for c in classes.values())
@@ -477,13 +581,15 @@ def run(quick=None, users=None, duration=None, think=None, workers=None) -> dict
             levels = []
             for count in options["users"]:
                 logger.info("%d users for %d s", count, options["duration"])
-                classes = run_classes(
-                    server.url,
-                    files,
+                start = len(server.log())
+                classes = run_user_classes(
+                    server.port,
+                    paths,
                     split_users(count),
                     options["duration"],
                     options["think"],
                 )
+                add_server_times(classes, server.log()[start:])
                 levels.append(
                     {"users": count, "classes": classes, "total": total(classes)}
                 )
@@ -513,6 +619,8 @@ def run(quick=None, users=None, duration=None, think=None, workers=None) -> dict
 def run_reference(server, files, folder: Path, options: dict) -> dict:
     """Back-to-back throughput of /api/v1/health, the API and fragments alone."""
     seconds = options["reference_duration"]
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (Debian: apt-get install -y wrk)"}
     out = {}
     for name, path in (
         ("health", folder / "health.txt"),
