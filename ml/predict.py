@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ml import costs
 from ml import features as F
@@ -29,6 +29,18 @@ from webapp.formatting import parse_number as _number
 from webapp.schema import fold
 
 logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    # Scanning the loaded libraries costs ~4 ms: do it once, not per prediction.
+    return ThreadpoolController()
+
+
+def _one_openmp_thread():
+    """Limit OpenMP to one thread for the duration of a `with` block."""
+    return _threadpools().limit(limits=1, user_api="openmp")
+
 
 #: The persisted models, by artifact name.
 CLASSIFIER = "classifier"
@@ -436,7 +448,7 @@ class Predictor:
 
     def _check_fast_path(self) -> bool:
         probe = self._probe_rows()
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with _one_openmp_thread():
             gap = self.forest.check(self._estimators, probe, FAST_PATH_TOLERANCE)
             reference = self._calibrated.predict_proba(probe)
         fast = self._proba_from_raw(self.forest.raw(probe)[:, : len(self.classes)])
@@ -454,7 +466,7 @@ class Predictor:
 
     def _check_native(self, probe: np.ndarray) -> bool:
         """Tell whether scikit-learn's tree loop can skip its own preprocessing."""
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with _one_openmp_thread():
             for _, model in self._estimators:
                 reference = model._raw_predict(probe)
                 if not np.allclose(
@@ -488,7 +500,7 @@ class Predictor:
         elif self.fast and self.native:
             # Same trees, scikit-learn's compiled loop, without re-encoding the
             # array that `encode` already built (checked at load).
-            with threadpool_limits(limits=1, user_api="openmp"):
+            with _one_openmp_thread():
                 raws = [native_raw(model, X) for _, model in self._estimators]
             out = {"proba": self._proba_from_raw(raws[0])}
             for name, raw in zip(REGRESSORS, raws[1:], strict=True):
@@ -496,7 +508,7 @@ class Predictor:
         else:
             # One thread: OpenMP teams oversubscribe a busy machine (several
             # workers, other processes) and then run slower than a single thread.
-            with threadpool_limits(limits=1, user_api="openmp"):
+            with _one_openmp_thread():
                 out = {"proba": self._calibrated.predict_proba(X)}
                 for name in REGRESSORS:
                     out[name] = self.models[name].named_steps["model"].predict(X)
