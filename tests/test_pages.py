@@ -171,3 +171,10 @@ def test_readiness_fails_without_models(client, app):
     body = response.get_json()
     assert body["checks"]["data"] is True
     assert body["checks"]["models"] is has_model
+
+
+def test_cors_is_open_for_get_on_the_api_even_for_unknown_urls(client):
+    assert client.get("/api/v1/health").headers["Access-Control-Allow-Origin"] == "*"
+    assert client.get("/api/v1/nope").headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in client.get("/context").headers
+    assert "Access-Control-Allow-Origin" not in client.post("/api/v1/nope").headers

@@ -30,14 +30,6 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ratelimit.protect(bp, "RATELIMIT_API", json_error)
 
 
-@bp.after_request
-def _cors(response):
-    """Open the read-only API to every origin (no credentials are involved)."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
-
-
 # --------------------------------------------------------------------------- input
 
 
