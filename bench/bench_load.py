@@ -365,7 +365,8 @@ def run_user_classes(
     think: tuple[int, int],
 ) -> dict[str, dict]:
     """Run the users of each class in their own process, all at the same time."""
-    context = multiprocessing.get_context("spawn")
+    # fork, not spawn: a child must not re-import a caller's unguarded __main__.
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=len(users), mp_context=context) as pool:
         futures = {
             name: pool.submit(
