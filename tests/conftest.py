@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from webapp import create_app
+from webapp import store as store_module
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Many test apps share the demo data; keep a few snapshots so tests that write
+# their own data do not force the demo aggregates to be computed again.
+store_module._SNAPSHOT_CACHE_SIZE = 4
 SHARED_RAW = PROJECT_DIR.parent / "shared" / "datasets" / "raw"
 
 

@@ -423,3 +423,14 @@ def test_names_sort_without_accents(data):
     )
     names = maps.table_rows(data, filters)["nom_commune"].tolist()
     assert names == ["Annecy", "Chambéry", "Chamonix-Mont-Blanc", "Thonon-les-Bains"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["annee=%C2%B2", "page=%C2%B2", "densite_min=%C2%B2", "departement=%C2%B2"],
+    ids=["year", "page", "density", "departement"],
+)
+def test_unicode_digits_are_rejected_not_crashing(client, query):
+    # "²".isdigit() is true but int("²") fails: found by tests/test_fuzz.py.
+    for path in ("/ajax/communes.csv", "/ajax/map", "/ajax/communes/table"):
+        assert client.get(f"{path}?{query}").status_code == 400

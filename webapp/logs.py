@@ -20,7 +20,7 @@ class _StdoutHandler(logging.StreamHandler):
 def configure_logging(level: str = "INFO") -> None:
     """Send log records to stdout in one format; other handlers are kept."""
     root = logging.getLogger()
-    root.setLevel(level)
+    root.setLevel(str(level).upper())
     if any(isinstance(h, _StdoutHandler) for h in root.handlers):
         return
 

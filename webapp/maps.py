@@ -323,7 +323,7 @@ def _parse_departements(
         return ()
     codes = []
     for value in values:
-        code = value.zfill(2) if value.isdigit() else value
+        code = value.zfill(2) if (value.isascii() and value.isdigit()) else value
         if code not in data.departements:
             errors["departement"] = f"Département inconnu : {value}."
             continue
@@ -338,7 +338,7 @@ def _parse_year(value: Any, data: MapData, errors: dict[str, str]) -> int | None
         return None
     years = data.years
     span = f"{years[0]} à {years[-1]}" if years else "aucune"
-    if not text.isdigit() or int(text) not in years:
+    if not (text.isascii() and text.isdigit()) or int(text) not in years:
         errors["annee"] = f"Année inconnue : {text} (années disponibles : {span})."
         return None
     return int(text)
@@ -363,7 +363,7 @@ def _parse_commune(value: Any, data: MapData, errors: dict[str, str]) -> str | N
 
 def _parse_page(value: Any, errors: dict[str, str]) -> int:
     text = str(value or "1").strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         errors["page"] = "Numéro de page invalide."
         return 1
     return int(text)
@@ -414,7 +414,7 @@ class MapData:
         if len(starts) < limit:
             contains = names[names.str.contains(folded, regex=False)]
             starts = pd.concat([starts, contains[~contains.index.isin(starts.index)]])
-        if text.strip().isdigit():
+        if text.strip().isascii() and text.strip().isdigit():
             by_code = names[names.index.str.startswith(text.strip())]
             starts = pd.concat([by_code, starts[~starts.index.isin(by_code.index)]])
         codes = list(starts.index[:limit])

@@ -937,9 +937,10 @@ class DataStore:
         return removed
 
 
-#: Recently built snapshots by the identity of their files (newest last).
+#: Recently built snapshots by the identity of their files (newest last). One is
+#: enough in service (an old snapshot is freed after a refresh); tests keep more.
 _SNAPSHOT_CACHE: dict[tuple, Snapshot] = {}
-_SNAPSHOT_CACHE_SIZE = 3
+_SNAPSHOT_CACHE_SIZE = 1
 
 
 def _snapshot_key(sources: dict[str, dict], stamp: str | None) -> tuple:

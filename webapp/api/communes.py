@@ -66,7 +66,7 @@ def _record(row: pd.Series) -> dict:
 
 def _per_page() -> int:
     text = request.args.get("par_page", str(DEFAULT_PER_PAGE)).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PER_PAGE:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PER_PAGE:
         raise ApiError(
             400,
             "Paramètre invalide.",

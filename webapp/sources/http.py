@@ -86,7 +86,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -295,7 +295,12 @@ class Client:
                             )
                     handle.write(chunk)
                     written += len(chunk)
-            if expected is not None and expected.isdigit() and written < int(expected):
+            if (
+                expected is not None
+                and expected.isascii()
+                and expected.isdigit()
+                and written < int(expected)
+            ):
                 raise requests.exceptions.ChunkedEncodingError(
                     f"{written} of {expected} bytes"
                 )
