@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from ml.train import latency_ms
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +29,11 @@ BATCH_ROWS = 1000
 
 
 def _timings(call, calls: int) -> dict:
-    for _ in range(min(20, calls)):
-        call()
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
+    """Return p50/p99 in milliseconds, measured as the training report does."""
+    measured = latency_ms(call, calls)
     return {
-        "p50_ms": round(float(np.percentile(times, 50)), 3),
-        "p99_ms": round(float(np.percentile(times, 99)), 3),
+        "p50_ms": round(measured["p50"], 3),
+        "p99_ms": round(measured["p99"], 3),
         "calls": calls,
     }
 
