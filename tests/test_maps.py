@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -349,6 +350,117 @@ def test_commune_view_zooms_and_adds_address_points(data):
     assert "Position : adresse exacte (DPE)" in fig.data[-2].hovertemplate
 
 
+def _addresses(**columns) -> pd.DataFrame:
+    """Enedis address rows of one commune, with the columns of `address_traces`."""
+    n = len(columns["adresse"])
+    frame = {
+        "latitude": [45.9] * n,
+        "longitude": [6.12] * n,
+        "precision": ["adresse"] * n,
+        "nombre_de_logements": [10.0] * n,
+        "consommation_annuelle_totale_de_l_adresse_mwh": [20.0] * n,
+        "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh": [2.0] * n,
+    }
+    frame.update(columns)
+    return pd.DataFrame(frame)
+
+
+def test_addresses_at_one_position_merge_into_one_point_with_sums():
+    addresses = _addresses(
+        adresse=["1 RUE A", "3 RUE A", "5 RUE A", "9 RUE B"],
+        latitude=[45.90001, 45.90004, 45.9, 45.91],
+        longitude=[6.12, 6.12003, 6.12, 6.13],
+        precision=["rue", "rue", "adresse", "rue"],
+        nombre_de_logements=[10.0, 30.0, 12.0, 20.0],
+        consommation_annuelle_totale_de_l_adresse_mwh=[20.0, 120.0, 30.0, 50.0],
+        consommation_annuelle_moyenne_par_site_de_l_adresse_mwh=[2.0, 4.0, 2.5, 2.5],
+    )
+    points = maps.address_points(addresses).set_index("adresses")
+    # The two "rue" addresses round to one position; the "adresse" one at the
+    # same place keeps its own point (another precision, another colour).
+    assert sorted(points.index) == ["1 RUE A<br>3 RUE A", "5 RUE A", "9 RUE B"]
+    merged = points.loc["1 RUE A<br>3 RUE A"]
+    assert merged["nombre_adresses"] == 2
+    assert merged["nombre_de_logements"] == 40
+    assert merged["conso_total_mwh"] == 140
+    # Weighted by dwellings: (10 x 2 + 30 x 4) / 40, the total over the dwellings.
+    assert merged["conso_moyenne_mwh"] == pytest.approx(3.5)
+    assert points.loc["9 RUE B", "nombre_adresses"] == 1
+    assert points.loc["9 RUE B", "conso_moyenne_mwh"] == 2.5
+
+
+def test_a_missing_value_leaves_the_merged_sum_unknown():
+    addresses = _addresses(
+        adresse=["1 RUE A", "2 RUE A"],
+        consommation_annuelle_totale_de_l_adresse_mwh=[20.0, np.nan],
+    )
+    points = maps.address_points(addresses)
+    assert len(points) == 1
+    assert np.isnan(points["conso_total_mwh"].iloc[0])
+    assert points["nombre_de_logements"].iloc[0] == 20
+
+
+def test_addresses_at_the_commune_centre_become_one_counted_point():
+    names = [f"{k} RUE C" for k in range(1, 12)]
+    addresses = _addresses(
+        adresse=["7 RUE D", *names],
+        latitude=[45.95, *[45.891] * 11],
+        longitude=[6.2, *[6.126] * 11],
+        precision=["adresse", *["commune"] * 11],
+    )
+    traces = maps.address_traces(addresses)
+    assert [len(t["text"]) for t in traces] == [1, 1]
+    centre = traces[1]
+    template = centre["hovertemplate"]
+    assert template.startswith(
+        "<b>%{customdata[3]:,.0f} adresses situées au centre de la commune</b>"
+    )
+    assert "Position : centre de la commune" in template
+    assert centre["customdata"].tolist() == [[110, 220, 2, 11]]
+    listed = centre["text"][0].split("<br>")
+    assert listed[: maps.MERGED_LISTED] == names[: maps.MERGED_LISTED]
+    assert listed[-1] == "… et 3 autres"
+    # Each precision has one legend entry, whatever the number of its traces.
+    assert [t["showlegend"] for t in traces] == [True, True]
+
+
+def test_single_and_merged_points_of_a_precision_share_one_legend_entry():
+    addresses = _addresses(
+        adresse=["1 RUE A", "2 RUE A", "8 RUE B"],
+        latitude=[45.9, 45.9, 45.92],
+    )
+    traces = maps.address_traces(addresses)
+    assert [t["name"] for t in traces] == ["Adresses Enedis : adresse exacte (DPE)"] * 2
+    assert [t["showlegend"] for t in traces] == [True, False]
+    assert traces[0]["hovertemplate"].startswith("<b>%{text}</b><br>Position : ")
+    assert "2 RUE A" in traces[1]["text"][0]
+    assert "adresses au même point" in traces[1]["hovertemplate"]
+
+
+def test_address_positions_are_float32_typed_arrays_at_building_precision():
+    addresses = _addresses(
+        adresse=["1 RUE A", "2 RUE B"],
+        latitude=[45.891234, 45.9],
+        longitude=[6.126789, 6.1],
+    )
+    lat = maps.address_traces(addresses)[0]["lat"]
+    assert lat["dtype"] == "f4"
+    decoded = np.frombuffer(base64.b64decode(lat["bdata"]), dtype="<f4")
+    assert decoded == pytest.approx([45.8912, 45.9], abs=1e-5)
+
+
+def test_address_totals_keep_three_significant_digits():
+    addresses = _addresses(
+        adresse=["1 RUE A", "2 RUE B", "3 RUE C"],
+        latitude=[45.9, 45.91, 45.92],
+        consommation_annuelle_totale_de_l_adresse_mwh=[40.43, 138.51, 1234.5],
+    )
+    trace = maps.address_traces(addresses)[0]
+    assert trace["customdata"][:, 1].tolist() == [40.4, 139, 1230]
+    # The hover format trims the zeros the rounding leaves (1 230, not 1 230,0).
+    assert "%{customdata[1]:,.3~r} MWh" in trace["hovertemplate"]
+
+
 def test_label_chart_uses_the_dpe_colours(data):
     fig = maps.label_chart(data.label_counts.loc["74010"], "Annecy")
     assert list(fig.data[0].y) == [1, 0, 2, 0, 0, 1, 0]
@@ -375,6 +487,7 @@ def test_compact_arrays_writes_short_plain_lists():
         "b": np.array([0.5, 1.25]),
         "c": np.array([[1.0, 0.5], [2.0, np.nan]]),
         "d": np.array(["x", "y"]),
+        "e": np.array([40.4, 138.0, np.nan]),
     }
     assert json.dumps(maps.compact_arrays(node)) == json.dumps(
         {
@@ -382,6 +495,7 @@ def test_compact_arrays_writes_short_plain_lists():
             "b": [0.5, 1.25],
             "c": [[1, 0.5], [2, None]],
             "d": ["x", "y"],
+            "e": [40.4, 138, None],
         }
     )
 

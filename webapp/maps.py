@@ -7,6 +7,7 @@ built by the pure builders (`scatter_map`, `density_map`, `label_chart`).
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import logging
@@ -720,18 +721,31 @@ def _rounded(values: np.ndarray, decimals: int | None = None) -> np.ndarray:
 
 
 def _plain(array: np.ndarray) -> list:
-    """Return an array as a JSON-ready list: integers without '.0', NaN as None."""
-    if array.dtype.kind not in "fiu":
+    """Return an array as a JSON-ready list: whole numbers without '.0', NaN as None."""
+    if array.dtype.kind not in "f":
         return array.tolist()
     values = np.asarray(array, dtype="float64")
     missing = ~np.isfinite(values)
-    whole = not missing.all() and np.all(values[~missing] == np.round(values[~missing]))
-    out = np.where(missing, 0, values).astype("int64" if whole else "float64")
-    if not missing.any():
-        return out.tolist()
-    boxed = out.astype(object)
+    whole = ~missing & (values == np.round(values))
+    if whole.all():
+        return values.astype("int64").tolist()
+    if not (whole.any() or missing.any()):
+        return values.tolist()
+    # Mixed: each whole value written as an integer (138, not 138.0).
+    boxed = values.astype(object)
+    boxed[whole] = values[whole].astype("int64").tolist()
     boxed[missing] = None
     return boxed.tolist()
+
+
+def typed_array(values: np.ndarray, dtype: str) -> dict[str, str]:
+    """Return values as Plotly's base64 typed-array spec (e.g. dtype 'f4', 'u2').
+
+    Smaller than decimal text before compression, usually larger after it: each
+    use is chosen by the measures of `bench/bench_map.py`.
+    """
+    array = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<"))
+    return {"dtype": dtype, "bdata": base64.b64encode(array.tobytes()).decode()}
 
 
 def compact_arrays(node: Any) -> Any:
@@ -1118,54 +1132,148 @@ def density_map(
     return go.Figure(data=traces, layout=layout)
 
 
+#: Decimals of the address positions: about 10 m, the size of a building.
+ADDRESS_DECIMALS = 4
+#: Most addresses listed in the hover of a point that merges several addresses.
+MERGED_LISTED = 8
+
+
+def address_points(addresses: pd.DataFrame) -> pd.DataFrame:
+    """Return the map points of geolocated addresses, merging those at one position.
+
+    Addresses of one precision whose positions round to the same point (all the
+    `commune` ones sit at the commune centre, `rue` ones share their street
+    centre) would overlap and only the top one would answer the hover: they
+    become one point with the address count, the summed dwellings and
+    consumption, and the dwelling-weighted mean per dwelling (the total over the
+    dwellings, as Enedis computes it per address). Columns: `precision`,
+    `latitude`, `longitude`, `adresses` (hover text), `nombre_adresses`,
+    `nombre_de_logements`, `conso_total_mwh`, `conso_moyenne_mwh`.
+    """
+    located = addresses[addresses["latitude"].notna()]
+    precision = located["precision"].astype(str).to_numpy()
+    lat = np.round(located["latitude"].to_numpy(dtype="float64"), ADDRESS_DECIMALS)
+    lon = np.round(located["longitude"].to_numpy(dtype="float64"), ADDRESS_DECIMALS)
+    names = located["adresse"].astype(str).tolist()
+    dwellings = located["nombre_de_logements"].to_numpy(dtype="float64")
+    total = located["consommation_annuelle_totale_de_l_adresse_mwh"].to_numpy(
+        dtype="float64"
+    )
+    per_dwelling = located[
+        "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh"
+    ].to_numpy(dtype="float64")
+
+    # A plain dict: a few hundred addresses, most of them alone at their position.
+    positions: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(precision, lat.tolist(), lon.tolist(), strict=True)):
+        positions.setdefault(key, []).append(i)
+    groups = list(positions.values())
+    firsts = np.array([rows[0] for rows in groups], dtype="int64")
+    texts = [names[i] for i in firsts]
+    counts = np.array([len(rows) for rows in groups], dtype="int64")
+    point_dwellings = dwellings[firsts]
+    point_total = total[firsts]
+    point_mean = per_dwelling[firsts]
+    for point in np.flatnonzero(counts > 1):
+        rows = groups[point]
+        # NaN stays NaN: a sum over a missing value is unknown, not smaller.
+        summed = dwellings[rows].sum()
+        texts[point] = _listed_addresses([names[i] for i in rows])
+        point_dwellings[point] = summed
+        point_total[point] = total[rows].sum()
+        weighted = (per_dwelling[rows] * dwellings[rows]).sum()
+        point_mean[point] = weighted / summed if summed > 0 else np.nan
+    return pd.DataFrame(
+        {
+            "precision": precision[firsts],
+            "latitude": lat[firsts],
+            "longitude": lon[firsts],
+            "adresses": texts,
+            "nombre_adresses": counts,
+            "nombre_de_logements": point_dwellings,
+            "conso_total_mwh": point_total,
+            "conso_moyenne_mwh": point_mean,
+        }
+    )
+
+
+def _listed_addresses(names: list[str]) -> str:
+    """Hover lines of a merged point: its first addresses, then how many are left."""
+    listed = "<br>".join(names[:MERGED_LISTED])
+    rest = len(names) - MERGED_LISTED
+    if rest > 0:
+        listed += f"<br>… et {nombre(rest)} autre{'s' if rest > 1 else ''}"
+    return listed
+
+
+#: Hover lines of an address point after its heading (the precision label first).
+_ADDRESS_FIGURES = (
+    "Position : {label}<br>"
+    "Logements : %{{customdata[0]:,.0f}}<br>"
+    # Three significant digits, trailing zeros trimmed: 40,4 MWh, 139 MWh.
+    "Consommation totale : %{{customdata[1]:,.3~r}} MWh<br>"
+    "Moyenne par logement : %{{customdata[2]:,.2f}} MWh"
+    "<extra></extra>"
+)
+
+
 def address_traces(addresses: pd.DataFrame) -> list[dict[str, Any]]:
-    """Return one trace (a dict) of Enedis address points per geolocation precision.
+    """Return the traces (dicts) of the Enedis address points of a commune.
 
     `addresses` has `adresse`, `latitude`, `longitude`, `precision`
     (`adresse`, `rue` or `commune`), `nombre_de_logements`,
     `consommation_annuelle_totale_de_l_adresse_mwh` and
-    `consommation_annuelle_moyenne_par_site_de_l_adresse_mwh`.
+    `consommation_annuelle_moyenne_par_site_de_l_adresse_mwh`. Per precision
+    (one colour and legend entry), one trace of single addresses and one of
+    merged points (see `address_points`), whose hover counts the addresses.
     """
-    traces = []
-    located = addresses[addresses["latitude"].notna()]
-    per_site = "consommation_annuelle_moyenne_par_site_de_l_adresse_mwh"
+    traces: list[dict[str, Any]] = []
+    points = address_points(addresses)
+    columns = {name: points[name].to_numpy() for name in points.columns}
+    merged = columns["nombre_adresses"] > 1
     for precision, (label, colour) in PRECISION_STYLE.items():
-        part = located[located["precision"] == precision]
-        if part.empty:
-            continue
-        customdata = np.column_stack(
-            [
-                _rounded(part["nombre_de_logements"].to_numpy(), 0),
-                _rounded(
-                    part["consommation_annuelle_totale_de_l_adresse_mwh"].to_numpy(),
-                    1,
-                ),
-                _rounded(part[per_site].to_numpy(), 2),
+        of_precision = columns["precision"] == precision
+        name = f"Adresses Enedis : {label}"
+        for several in (False, True):
+            rows = np.flatnonzero(of_precision & (merged == several))
+            if not len(rows):
+                continue
+            customdata = [
+                _rounded(columns["nombre_de_logements"][rows], 0),
+                _round_sig(columns["conso_total_mwh"][rows], 3),
+                _rounded(columns["conso_moyenne_mwh"][rows], 2),
             ]
-        )
-        traces.append(
-            {
-                "type": "scattermap",
-                # Four decimals: about 10 m, the size of a building.
-                "lat": _rounded(part["latitude"].to_numpy(), 4),
-                "lon": _rounded(part["longitude"].to_numpy(), 4),
-                "mode": "markers",
-                "marker": {"size": 9, "color": colour, "opacity": 0.9},
-                "text": part["adresse"].astype(str).to_numpy(dtype=str),
-                "customdata": customdata,
-                "hovertemplate": (
-                    "<b>%{text}</b><br>"
-                    f"Position : {label}<br>"
-                    "Logements : %{customdata[0]:,.0f}<br>"
-                    "Consommation totale : %{customdata[1]:,.1f} MWh<br>"
-                    "Moyenne par logement : %{customdata[2]:,.2f} MWh"
-                    "<extra></extra>"
-                ),
-                "name": f"Adresses Enedis : {label}",
-                "legendgroup": "adresses",
-            }
-        )
+            if several:
+                customdata.append(columns["nombre_adresses"][rows])
+            traces.append(
+                {
+                    "type": "scattermap",
+                    "lat": typed_array(columns["latitude"][rows], "f4"),
+                    "lon": typed_array(columns["longitude"][rows], "f4"),
+                    "mode": "markers",
+                    "marker": {"size": 9, "color": colour, "opacity": 0.9},
+                    "text": columns["adresses"][rows].astype(str),
+                    "customdata": np.column_stack(customdata),
+                    "hovertemplate": _address_heading(precision, several)
+                    + _ADDRESS_FIGURES.format(label=label),
+                    "name": name,
+                    "legendgroup": "adresses",
+                    # One legend entry per precision, even with two traces.
+                    "showlegend": not any(t["name"] == name for t in traces),
+                }
+            )
     return traces
+
+
+def _address_heading(precision: str, several: bool) -> str:
+    """First hover lines of an address point: the address, or the merged count."""
+    if not several:
+        return "<b>%{text}</b><br>"
+    if precision == "commune":
+        where = "situées au centre de la commune"
+    else:
+        where = "au même point"
+    return f"<b>%{{customdata[3]:,.0f}} adresses {where}</b><br>%{{text}}<br>"
 
 
 def label_chart(counts: pd.Series, commune_name: str, height: int = 240) -> go.Figure:

@@ -45,9 +45,15 @@ def _settle(page) -> None:
 
 
 def _map_points(page) -> dict:
+    """Points per legend name; _fullData holds the decoded typed arrays."""
     return page.evaluate(
-        "() => Object.fromEntries(document.getElementById('carte-communes').data"
-        ".map(t => [t.name, t.lat.length]))"
+        """() => {
+          const counts = {};
+          for (const t of document.getElementById('carte-communes')._fullData) {
+            counts[t.name] = (counts[t.name] || 0) + t.lat.length;
+          }
+          return counts;
+        }"""
     )
 
 
@@ -112,6 +118,20 @@ def test_choosing_a_commune_shows_its_addresses(live_server, map_page, screensho
     )
     points = _map_points(page)
     assert sum(n for name, n in points.items() if name.startswith("Adresses")) > 10
+    # The hover of an address point names its geolocation precision and formats
+    # its figures the French way (three significant digits for the total).
+    hover = page.evaluate(
+        """() => {
+          const gd = document.getElementById('carte-communes');
+          const i = gd.data.findIndex(t => (t.name || '').startsWith('Adresses'));
+          Plotly.Fx.hover(gd, [{curveNumber: i, pointNumber: 0}], 'map');
+          const label = gd.querySelector('.hoverlayer .hovertext');
+          return label ? label.textContent : '';
+        }"""
+    )
+    assert "Position : " in hover
+    assert re.search(r"Consommation totale : [\d\u202f]+(,\d+)? MWh", hover)
+    assert re.search(r"Moyenne par logement : \d+,\d\d MWh", hover)
     assert "Annecy" in page.locator("#commune-title").inner_text()
     page.wait_for_selector("#graphique-etiquettes .main-svg")
     zoom = page.evaluate(
