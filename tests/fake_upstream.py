@@ -20,6 +20,7 @@ Payloads come from `webapp.demo` or from the real samples in ../shared.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -208,6 +209,23 @@ def _json(payload, status: int = 200, headers: dict | None = None) -> Response:
     )
 
 
+def _schema_field(key: str) -> dict:
+    """A Data Fair schema entry: key, original name and a title unlike the key."""
+    title = key.replace("_", " ").strip().capitalize()
+    return {"key": key, "x-originalName": key, "title": title, "type": "string"}
+
+
+def _csv(names: list[str], keys: list[str], rows: list[dict], headers) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    for row in rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
+    return Response(
+        buffer.getvalue(), content_type="text/csv; charset=utf-8", headers=headers
+    )
+
+
 # --------------------------------------------------------------------------- filters
 
 
@@ -316,6 +334,10 @@ class FakeUpstream:
         self.retry_after = "1"
         self.resource_stamp = "20250221-162232"
         self.ods_annee_as_date = True
+        #: Schema property written as CSV headers by `/lines?format=csv` (Data
+        #: Fair writes original names or titles, not keys); None: format ignored
+        #: and JSON served, as an older server would.
+        self.csv_header: str | None = "title"
         #: Fields added to every row served, whatever `select` says (a new field).
         self.extra_fields: dict = {}
         self.block: tuple[Callable[[Request], bool], threading.Event] | None = None
@@ -465,6 +487,9 @@ class FakeUpstream:
             return response
         if kind == "wrong_shape":
             return _json(["not", "an", "object"])
+        if kind == "csv_renamed":
+            # A full page whose headers no longer match the schema.
+            return _csv(["Colonne inconnue"], ["x"], [{"x": 1}], {})
         raise ValueError(kind)
 
     # ------------------------------------------------------------ Data Fair
@@ -490,7 +515,7 @@ class FakeUpstream:
         if action == "":
             return _json({"id": dataset_id, "count": len(dataset.rows)})
         if action == "schema":
-            return _json([{"key": k, "type": "string"} for k in dataset.keys])
+            return _json([_schema_field(k) for k in dataset.keys])
         if action == "lines":
             return self._lines(request, dataset)
         if action == "values_agg":
@@ -541,6 +566,11 @@ class FakeUpstream:
             query["after"] = str(chosen[-1]["_i"])
             body["next"] = f"{request.base_url}?{urlencode(query)}"
             headers["Link"] = f"<{body['next']}>; rel=next"
+        if args.get("format") == "csv" and self.csv_header:
+            fields = [_schema_field(k) for k in keys]
+            names = [field.get(self.csv_header) or field["key"] for field in fields]
+            extra = list(self.extra_fields)
+            return _csv(names + extra, keys + extra, body["results"], headers)
         return _json(body, headers=headers)
 
     def _values_agg(self, request: Request, dataset: Dataset) -> Response:

@@ -73,10 +73,13 @@ def test_full_refresh_fetches_every_row_and_pages_show_api(
     for source in ("communes", "ademe", "enedis"):
         assert f"\n{source}" in result.output
 
-    # Documented request shape: suffixed filter, capped size, select, `next`.
-    lines = upstream.requests_to("dpe03existant/lines")
+    # Documented request shape: the total first (`size=0`, the CSV pages carry
+    # none), then CSV pages with suffixed filter, capped size, select, `next`.
+    count, *lines = upstream.requests_to("dpe03existant/lines")
+    assert count["size"] == "0" and count["code_departement_ban_eq"] == "74"
     assert lines[0]["code_departement_ban_eq"] == "74"
     assert lines[0]["size"] == "100"
+    assert lines[0]["format"] == "csv"
     assert "etiquette_dpe" in lines[0]["select"].split(",")
     assert all("after" in args for args in lines[1:])
     existing = len(demo_payloads["ademe"]["dpe03existant"])
@@ -86,6 +89,53 @@ def test_full_refresh_fetches_every_row_and_pages_show_api(
     assert page.status_code == 200
     assert ">API<" in page.get_data(as_text=True)
     assert "démonstration</td>" not in page.get_data(as_text=True)
+
+
+def stored_dpe(app) -> pd.DataFrame:
+    frame = app.extensions["store"].dpe
+    return frame.sort_values("numero_dpe").reset_index(drop=True)
+
+
+def test_csv_and_json_pages_store_the_same_table(volume, tmp_path, upstream):
+    csv_app = make_app(volume, **upstream.config())
+    assert run(csv_app, "--source", "ademe").exit_code == 0
+    json_volume = tmp_path / "json-volume"
+    json_volume.mkdir()
+    json_app = make_app(json_volume, **upstream.config(ADEME_PAGE_FORMAT="json"))
+    result = run(json_app, "--source", "ademe")
+
+    assert result.exit_code == 0, result.output
+    assert all(
+        "format" not in args for args in upstream.requests_to("dpe02neuf/lines")[-1:]
+    )
+    pd.testing.assert_frame_equal(stored_dpe(csv_app), stored_dpe(json_app))
+
+
+@pytest.mark.parametrize(
+    "csv_header, reason",
+    [(None, "answered format=csv with JSON"), ("type", "name no column")],
+)
+def test_csv_pages_fall_back_to_json(refresh_app, upstream, caplog, csv_header, reason):
+    # An older server ignores `format`; headers named by no schema property
+    # (here every header is "string") cannot be mapped to keys.
+    upstream.csv_header = csv_header
+    result = run(refresh_app, "--source", "ademe")
+
+    assert result.exit_code == 0, result.output
+    assert stored_numeros(refresh_app) == expected_numeros(upstream_rows(upstream))
+    assert reason in caplog.text and "reading JSON pages instead" in caplog.text
+
+
+def test_csv_headers_changing_mid_download_fail_the_source(refresh_app, upstream):
+    upstream.fail(
+        "csv_renamed", "dpe03existant/lines", when=lambda r: "after" in r.args
+    )
+
+    result = run(refresh_app, "--source", "ademe")
+
+    assert result.exit_code != 0
+    assert "schema change" in result.output and "dpe03existant" in result.output
+    assert refresh_app.extensions["store"].is_demo
 
 
 def upstream_rows(upstream) -> dict:
@@ -315,28 +365,37 @@ def test_schema_change_fails_with_the_missing_field(
     assert "schema change: required fields missing: etiquette_dpe" in result.output
 
 
+@pytest.mark.parametrize("page_format", ["json", "csv"])
 def test_bad_rows_are_rejected_and_counted_by_reason(
-    refresh_app,
-    upstream,
-    caplog,
+    volume, upstream, caplog, page_format
 ):
+    app = make_app(volume, **upstream.config(ADEME_PAGE_FORMAT=page_format))
     dataset = upstream.ademe["dpe02neuf"]
     good = {k: v for k, v in dataset.rows[0].items() if k != "_i"}
     upstream.extra_fields = {"nouveau_champ": "x"}
     dataset.upsert(dict(good, numero_dpe="2474N0000000A", etiquette_dpe="Z"))
     dataset.upsert(dict(good, numero_dpe="2474N0000000B", surface_habitable_logement=2))
-    dataset.rows.append(
-        {"_i": 10**6, "numero_dpe": {"nested": 1}, "code_departement_ban": "74"}
-    )
+    dataset.upsert(dict(good, numero_dpe="2474N0000000C", conso_5_usages_ep="n/a"))
+    if page_format == "json":
+        dataset.rows.append(
+            {"_i": 10**6, "numero_dpe": {"nested": 1}, "code_departement_ban": "74"}
+        )
 
-    result = run(refresh_app, "--source", "ademe")
+    result = run(app, "--source", "ademe")
 
     assert result.exit_code == 0, result.output
     assert "ademe: 1 rejected: etiquette_dpe not in A-G" in result.output
     assert "ademe: 1 rejected: surface outside 5-1000 m2" in result.output
-    assert "ademe: 1 rejected: non-scalar field value" in result.output
-    assert good["numero_dpe"] in stored_numeros(refresh_app)
-    assert any("new fields ignored" in r.getMessage() for r in caplog.records)
+    stored = app.extensions["store"].dpe.set_index("numero_dpe")
+    assert good["numero_dpe"] in stored.index
+    # A word in a number column empties that value only.
+    assert pd.isna(stored.loc["2474N0000000C", "conso_5_usages_ep"])
+    assert stored.loc["2474N0000000C", "etiquette_dpe"] == good["etiquette_dpe"]
+    if page_format == "json":
+        assert "ademe: 1 rejected: non-scalar field value" in result.output
+        assert any("new fields ignored" in r.getMessage() for r in caplog.records)
+    else:
+        assert any("CSV columns ignored" in r.getMessage() for r in caplog.records)
 
 
 def test_unreachable_services_fail_fast_and_keep_serving(volume):
@@ -412,7 +471,8 @@ def test_page_size_is_capped_and_too_large_sizes_refused(
 
     assert run(refresh_app, "--source", "ademe").exit_code == 0
 
-    assert upstream.requests_to("dpe03existant/lines")[0]["size"] == "10000"
+    pages = upstream.requests_to("dpe03existant/lines")[1:]
+    assert pages and all(args["size"] == "10000" for args in pages)
     from webapp.sources.http import Client
     from webapp.sources.http import SourceError
 
@@ -561,14 +621,15 @@ def test_a_staging_folder_missing_pages_downloads_that_dataset_again(
         when=lambda r: int(r.args.get("after", 0)) >= 200,
     )
     assert run(refresh_app, "--source", "ademe").exit_code == 1
-    (volume / "staging" / "ademe" / "dpe03existant" / "page-00001.json").unlink()
+    (volume / "staging" / "ademe" / "dpe03existant" / "page-00001.csv").unlink()
     fault.times = 0
     upstream.log.clear()
 
     result = run(refresh_app, "--source", "ademe")
 
     assert result.exit_code == 0, result.output
-    assert "after" not in upstream.requests_to("dpe03existant/lines")[0]
+    count, first, *_ = upstream.requests_to("dpe03existant/lines")
+    assert count["size"] == "0" and "after" not in first
     assert stored_numeros(refresh_app) == expected_numeros(upstream_rows(upstream))
 
 

@@ -13,6 +13,7 @@ from webapp.sources import datafair
 from webapp.sources import datagouv
 from webapp.sources.http import Client
 from webapp.sources.http import HttpSettings
+from webapp.sources.http import SourceError
 
 demo_payloads = fake_upstream.demo_payloads
 upstream = fake_upstream.upstream
@@ -88,7 +89,9 @@ def test_real_dpe02neuf_sample_through_the_api(volume, upstream, shared_raw):
 
     assert result.exit_code == 0, result.output
     # The sample lacks per-m² values: the select follows the published schema.
-    select = upstream.requests_to("dpe02neuf/lines")[0]["select"].split(",")
+    count, first, *_ = upstream.requests_to("dpe02neuf/lines")
+    assert count["size"] == "0"
+    select = first["select"].split(",")
     assert "conso_5_usages_par_m2_ep" not in select
     assert "numero_dpe" in select and "cout_total_5_usages" in select
 
@@ -160,3 +163,115 @@ def test_a_table_without_enough_communes_is_refused(volume, upstream):
     assert result.exit_code == 1
     assert "only 279 communes (at least 30000 expected)" in result.output
     assert app.extensions["store"].sources["communes"]["origin"] == "reference"
+
+
+# --------------------------------------------------------------------------- CSV pages
+
+FIELDS = [
+    {"key": "numero_dpe", "x-originalName": "numero_dpe", "title": "N° DPE"},
+    {"key": "code_insee_ban", "title": "Code INSEE (BAN)"},
+    {"key": "surface_habitable_logement", "title": "Surface habitable"},
+    {"key": "etiquette_dpe", "title": "Étiquette"},
+    {"key": "etiquette_ges", "title": "Étiquette"},
+]
+SELECT = ["numero_dpe", "code_insee_ban", "surface_habitable_logement"]
+
+
+def test_csv_headers_map_keys_original_names_and_unique_titles():
+    headers = datafair.csv_header_names(FIELDS, SELECT)
+
+    assert headers["N° DPE"] == headers["numero_dpe"] == "numero_dpe"
+    assert headers["Code INSEE (BAN)"] == "code_insee_ban"
+    # Two fields share the title "Étiquette", and neither is selected anyway.
+    assert "Étiquette" not in headers and "etiquette_dpe" not in headers
+
+
+def test_csv_page_keeps_code_zeros_and_parses_numbers():
+    headers = datafair.csv_header_names(FIELDS, SELECT)
+    # With a BOM, as spreadsheet-minded servers write.
+    body = (
+        "\ufeff"
+        '"N° DPE","Code INSEE (BAN)","Surface habitable","Autre"\n'
+        '2374E1,01004,"45.5",x\n'
+        "2374E2,74010,,y\n"
+    ).encode()
+
+    frame = datafair.csv_page_frame(body, SELECT, headers, numeric={SELECT[2]})
+
+    assert list(frame.columns) == SELECT
+    assert frame["code_insee_ban"].tolist() == ["01004", "74010"]
+    assert frame["surface_habitable_logement"].iloc[0] == 45.5
+    assert pd.isna(frame["surface_habitable_logement"].iloc[1])
+
+
+def test_csv_page_without_a_selected_field_is_a_header_mismatch():
+    headers = datafair.csv_header_names(FIELDS, SELECT)
+    body = b'"N\xc2\xb0 DPE","Code INSEE (BAN)"\n2374E1,01004\n'
+
+    with pytest.raises(datafair.CsvHeaderMismatch, match="surface_habitable"):
+        datafair.csv_page_frame(body, SELECT, headers)
+
+
+class _CsvAnswer:
+    def __init__(self, body: bytes, next_url: str | None = None, kind="text/csv"):
+        self.body, self.url = body, "http://example/lines"
+        self.headers = {"Content-Type": kind}
+        self.links = {"next": {"url": next_url}} if next_url else {}
+
+
+def _client_serving(answers: list[_CsvAnswer]) -> Client:
+    client = Client("ademe", HttpSettings())
+    queue = list(answers)
+
+    def get_csv_body(url, params=None):
+        answer = queue.pop(0)
+        return answer, answer.body
+
+    client.get_csv_body = get_csv_body
+    return client
+
+
+def _csv_body(rows: int) -> bytes:
+    lines = ["numero_dpe,code_insee_ban,surface_habitable_logement"]
+    lines += [f"2374E{i},74010,50" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_csv_pages_follow_the_link_header_until_a_short_page():
+    client = _client_serving(
+        [
+            _CsvAnswer(_csv_body(3), "http://example/lines?after=3"),
+            _CsvAnswer(_csv_body(2)),
+        ]
+    )
+    headers = datafair.csv_header_names(FIELDS, SELECT)
+
+    pages = list(
+        datafair.iter_csv_lines(
+            client, "http://example", SELECT, headers, {"size": "3"}
+        )
+    )
+
+    assert [len(page.rows) for page in pages] == [3, 2]
+    assert pages[0].next == "http://example/lines?after=3" and pages[1].next is None
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        (_CsvAnswer(_csv_body(2), "http://example/lines?after=2"), "truncated page"),
+        (_CsvAnswer(_csv_body(3) + b"2374E9,74010,50,extra\n"), "malformed CSV"),
+        (_CsvAnswer(_csv_body(4)), "above size=3"),
+        (_CsvAnswer(b"<p>x</p>", kind="text/plain"), "unexpected content type"),
+    ],
+)
+def test_bad_csv_pages_fail_with_a_reason(answer, reason):
+    client = _client_serving([answer])
+    headers = datafair.csv_header_names(FIELDS, SELECT)
+
+    with pytest.raises(SourceError, match=reason):
+        list(
+            datafair.iter_csv_lines(
+                client, "http://example", SELECT, headers, {"size": "3"}
+            )
+        )

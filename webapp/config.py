@@ -28,6 +28,7 @@ ENV_KEYS = (
     "HTTP_BACKOFF_MAX_SECONDS",
     "HTTP_MIN_INTERVAL_SECONDS",
     "ADEME_PAGE_SIZE",
+    "ADEME_PAGE_FORMAT",
     "ENEDIS_PAGE_SIZE",
     "REFRESH_DEPARTEMENT",
     "COMMUNES_MIN_ROWS",
@@ -63,6 +64,9 @@ DEFAULTS = {
     "HTTP_MIN_INTERVAL_SECONDS": 0.11,
     # Rows per Data Fair page (the API caps `size` at 10,000).
     "ADEME_PAGE_SIZE": 10_000,
+    # DPE pages as CSV (parsed several times faster) or JSON. CSV headers are
+    # mapped to keys through the schema; pages fall back to JSON when they can't.
+    "ADEME_PAGE_FORMAT": "csv",
     "ENEDIS_PAGE_SIZE": 10_000,
     # Département whose DPE and Enedis addresses are fetched.
     "REFRESH_DEPARTEMENT": "74",

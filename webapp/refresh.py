@@ -502,30 +502,59 @@ class RefreshJob:
     def _fetch_ademe_dataset(
         self, client, base_url, dataset, cursor, plan, page_size, pages
     ) -> None:
-        folder = self.staging / "ademe" / dataset
         label = f"ademe {dataset}"
         self._emit("start", "ademe", label, cursor.get("total"))
         self._emit("advance", "ademe", cursor.get("rows", 0), cursor.get("total"))
 
+        if not cursor.get("select"):
+            page_format = self.config.get("ADEME_PAGE_FORMAT", "csv")
+            if page_format not in ademe.PAGE_FORMATS:
+                raise SourceError(
+                    "ademe", f"ADEME_PAGE_FORMAT must be csv or json: {page_format!r}"
+                )
+            cursor.update(ademe.plan_dataset(client, base_url, dataset, page_format))
+        # A cursor saved before CSV pages existed read JSON pages.
+        cursor.setdefault("format", "json")
+        cursor.setdefault("headers", None)
+        params = ademe.first_params(
+            self.departement, page_size, cursor["select"], plan["since"]
+        )
+        if cursor.get("total") is None and cursor.get("format") == "csv":
+            # CSV pages carry no total: one `size=0` request gives it.
+            cursor["total"] = ademe.count(client, base_url, dataset, params)
+            self._emit("start", "ademe", label, cursor["total"])
+
+        try:
+            self._fetch_ademe_pages(
+                client, base_url, dataset, cursor, plan, params, pages
+            )
+        except datafair.CsvHeaderMismatch as exc:
+            url = ademe.dataset_url(base_url, dataset)
+            if cursor.get("pages"):
+                raise SourceError("ademe", f"schema change: {exc}", url) from None
+            logger.warning("ademe %s: %s; reading JSON pages instead", dataset, exc)
+            cursor.update(format="json", headers=None)
+            self._fetch_ademe_pages(
+                client, base_url, dataset, cursor, plan, params, pages
+            )
+        cursor["done"] = True
+        self._save_cursor(plan)
+
+    def _fetch_ademe_pages(
+        self, client, base_url, dataset, cursor, plan, params, pages
+    ) -> None:
+        folder = self.staging / "ademe" / dataset
         fetched = ademe.iter_pages(
-            client,
-            base_url,
-            dataset,
-            self.departement,
-            page_size,
-            since=plan["since"],
-            resume_from=cursor.get("next"),
-            select=cursor.get("select"),
+            client, base_url, dataset, params, cursor, resume_from=cursor.get("next")
         )
         extra: set[str] = set()
-        for page, select in fetched:
-            frame, bad, new = datafair.page_frame(page.rows, select, page.body)
+        for page in fetched:
+            frame, bad, new = ademe.page_frame(page, cursor["select"])
             extra |= new
             number = cursor.get("pages", 0) + 1
             # The page is on disk before the cursor moves past it.
-            stage_page(folder, number, page.body)
+            stage_page(folder, number, page.body, cursor["format"])
             pages.append(frame)
-            cursor["select"] = select
             cursor["pages"] = number
             cursor["rows"] = cursor.get("rows", 0) + len(frame)
             cursor["rejected"] = datafair.merge_counts(cursor.get("rejected", {}), bad)
@@ -537,8 +566,6 @@ class RefreshJob:
             self._emit("advance", "ademe", cursor["rows"], cursor.get("total"))
         if extra:
             logger.info("ademe %s: new fields ignored: %s", dataset, sorted(extra))
-        cursor["done"] = True
-        self._save_cursor(plan)
 
     def _current_dpe(self) -> pd.DataFrame:
         columns = list(schema.DPE_COLUMNS)
@@ -645,13 +672,13 @@ class RefreshJob:
 RESUMABLE_SOURCES = frozenset({"ademe"})
 
 
-def stage_page(folder: Path, number: int, body: bytes) -> None:
+def stage_page(folder: Path, number: int, body: bytes, page_format: str) -> None:
     """Save one page body as received, to rebuild it on resume.
 
     Written then renamed, without fsync: a page lost to a power cut is noticed
     by `read_staged_pages`, which downloads that dataset again.
     """
-    path = folder / f"page-{number:05d}.json"
+    path = folder / f"page-{number:05d}.{page_format}"
     partial = path.with_suffix(".part")
     partial.write_bytes(body)
     os.replace(partial, path)
@@ -663,19 +690,24 @@ def read_staged_pages(folder: Path, cursor: dict) -> list[pd.DataFrame]:
     Pages written after the last saved cursor are deleted: they are fetched again.
     """
     count = int(cursor.get("pages", 0))
-    select = cursor.get("select") or list(ademe.FIELDS)
+    plan = {
+        "select": cursor.get("select") or list(ademe.FIELDS),
+        "format": cursor.get("format", "json"),
+        "headers": cursor.get("headers"),
+    }
     frames = []
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(folder.glob("page-*.json")):
+    for path in sorted(folder.glob("page-*.*")):
         number = int(path.stem.split("-")[1])
-        if number > count:
+        if number > count or path.suffix != f".{plan['format']}":
             path.unlink()
             continue
-        body = path.read_bytes()
-        document = json.loads(body)
-        frame, _, _ = datafair.page_frame(document["results"], select, body)
-        frames.append(frame)
+        try:
+            frames.append(ademe.staged_frame(path.read_bytes(), plan))
+        except (ValueError, KeyError, datafair.CsvHeaderMismatch) as exc:
+            logger.warning("%s: unreadable staged page (%s)", path, exc)
+            break
     if len(frames) != count:
         logger.warning(
             "%s holds %d of %d saved pages: downloading it again",

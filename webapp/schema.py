@@ -312,8 +312,31 @@ def rename_columns(frame: pd.DataFrame, mapper) -> pd.DataFrame:
     return frame
 
 
+def map_distinct(series: pd.Series, transform) -> pd.Series:
+    """Apply a vectorised `transform` to the distinct values of `series` only.
+
+    Codes, dates and labels repeat a lot: transforming the distinct values then
+    spreading them back is many times faster than a string method per row.
+    Missing values stay missing and are not passed to `transform`.
+    """
+    # Identifiers are nearly all distinct: a sample tells, before hashing them.
+    sample = series.iloc[:2000]
+    if sample.nunique() * 2 > len(sample):
+        return transform(series)
+    codes, uniques = pd.factorize(series)
+    if len(uniques) * 2 > len(series):
+        return transform(series)
+    values = transform(pd.Series(uniques, dtype=series.dtype)).array
+    spread = values.take(codes, allow_fill=True)
+    return pd.Series(spread, index=series.index, name=series.name)
+
+
 def clean_code(series: pd.Series, width: int | None) -> pd.Series:
     """Return codes as strings with their leading zeros ('69.0' -> '69')."""
+    return map_distinct(series, lambda values: _clean_code(values, width))
+
+
+def _clean_code(series: pd.Series, width: int | None) -> pd.Series:
     text = series.astype("string").str.strip()
     text = text.str.replace(r"\.0+$", "", regex=True)
     text = text.mask(text.isin(["", "nan", "None", "<NA>"]))
@@ -323,11 +346,35 @@ def clean_code(series: pd.Series, width: int | None) -> pd.Series:
     return text
 
 
+def strip_text(series: pd.Series) -> pd.Series:
+    """Return values as strings without surrounding blanks."""
+    return map_distinct(series, _strip_text)
+
+
+#: A blank after a NUL: values are joined by NUL to look for blanks at once.
+_BLANK_AFTER_NUL = re.compile(r"\x00\s")
+
+
+def _strip_text(values: pd.Series) -> pd.Series:
+    text = values.astype("string")
+    # Identifiers from an API seldom carry blanks: one search over the joined
+    # values (forwards for leading blanks, backwards for trailing ones) costs
+    # far less than a strip per value. `\s` is what `str.strip` removes.
+    joined = "\x00" + "\x00".join(text.dropna().tolist()) + "\x00"
+    if _BLANK_AFTER_NUL.search(joined) or _BLANK_AFTER_NUL.search(joined[::-1]):
+        return text.str.strip()
+    return text
+
+
 def parse_dates(series: pd.Series) -> pd.Series:
     """Parse ISO or dd/mm/yyyy dates; unparseable values become NaT."""
     if pd.api.types.is_datetime64_any_dtype(series):
         return series.dt.tz_localize(None) if series.dt.tz else series
+    parsed = map_distinct(series, _parse_dates)
+    return parsed.astype("datetime64[ns]")
 
+
+def _parse_dates(series: pd.Series) -> pd.Series:
     text = series.astype("string").str.strip()
     french = text.str.match(r"^\d{1,2}/\d{1,2}/\d{4}").fillna(False)
     parsed = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
@@ -348,6 +395,10 @@ def to_number(series: pd.Series) -> pd.Series:
     """Parse numbers, accepting a French decimal comma."""
     if pd.api.types.is_numeric_dtype(series):
         return series.astype("float64")
+    return map_distinct(series, _to_number).astype("float64")
+
+
+def _to_number(series: pd.Series) -> pd.Series:
     text = series.astype("string").str.strip().str.replace(",", ".", regex=False)
     return pd.to_numeric(text, errors="coerce").astype("float64")
 

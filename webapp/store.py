@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from webapp import csvio
 from webapp import rules
 from webapp import schema
 
@@ -157,10 +158,11 @@ def normalise_dpe(
     frame = schema.rename_columns(frame, schema.dpe_header)
     _require(frame, schema.DPE_REQUIRED, "DPE")
     frame = schema.add_missing(frame, schema.DPE_COLUMNS)
-    frame = frame[list(schema.DPE_COLUMNS)].copy()
+    # No copy: with copy-on-write, the columns set below never reach the caller.
+    frame = frame[list(schema.DPE_COLUMNS)]
 
     for column in schema.DPE_STRING_COLUMNS:
-        frame[column] = frame[column].astype("string").str.strip()
+        frame[column] = schema.strip_text(frame[column])
     for column, width in schema.CODE_WIDTHS.items():
         if column in frame.columns:
             frame[column] = schema.clean_code(frame[column], width)
@@ -169,9 +171,8 @@ def normalise_dpe(
     for column in schema.DPE_DATE_COLUMNS:
         frame[column] = schema.parse_dates(frame[column])
 
-    frame["etiquette_dpe"] = frame["etiquette_dpe"].astype("string").str.upper()
-    frame["etiquette_dpe"] = frame["etiquette_dpe"].str.strip()
-    frame["etiquette_ges"] = frame["etiquette_ges"].astype("string").str.upper()
+    for column in ("etiquette_dpe", "etiquette_ges"):
+        frame[column] = schema.map_distinct(frame[column], _upper_label)
     frame = rejections.drop(frame, frame["numero_dpe"].isna(), "missing numero_dpe")
     frame = rejections.drop(
         frame,
@@ -219,10 +220,16 @@ def normalise_dpe(
     altitudes = frame["classe_altitude"]
     spellings = {v: _classe_altitude_or_none(v) for v in altitudes.dropna().unique()}
     frame["classe_altitude"] = altitudes.map(spellings)
-    frame["code_departement_ban"] = frame["code_departement_ban"].fillna(
-        frame["code_insee_ban"].str.slice(0, 2)
-    )
+    departement = frame["code_departement_ban"]
+    missing = departement.isna()
+    if missing.any():
+        from_insee = frame.loc[missing, "code_insee_ban"].str.slice(0, 2)
+        frame["code_departement_ban"] = departement.fillna(from_insee)
     return frame.reset_index(drop=True), rejections
+
+
+def _upper_label(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.upper().str.strip()
 
 
 def _classe_altitude_or_none(value: str) -> str | None:
@@ -259,10 +266,13 @@ def _deduplicate_dpe(frame: pd.DataFrame, rejections: Rejections) -> pd.DataFram
 
 
 def _dpe_source(frame: pd.DataFrame) -> pd.Series:
-    source = frame["source"].astype("string")
-    letter = frame["numero_dpe"].str.slice(4, 5).str.upper()
-    guessed = letter.map({"E": "existant", "N": "neuf"})
-    return source.fillna(guessed.astype("string")).fillna("existant")
+    source = schema.map_distinct(frame["source"], lambda v: v.astype("string"))
+    missing = source.isna()
+    if missing.any():
+        letter = frame.loc[missing, "numero_dpe"].str.slice(4, 5).str.upper()
+        guessed = letter.map({"E": "existant", "N": "neuf"}).astype("string")
+        source = source.fillna(guessed).fillna("existant")
+    return source
 
 
 def normalise_enedis(
@@ -595,17 +605,39 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_frame_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as CSV atomically (gzip when the name ends in .gz)."""
+class _HashingWriter:
+    """A binary handle that hashes what it writes (saves reading the file back)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def write_frame_csv(path: Path, frame: pd.DataFrame) -> str:
+    """Write a DataFrame as CSV atomically (gzip when the name ends in .gz).
+
+    Returns the sha256 of the file written.
+    """
+    digests = []
 
     def writer(handle):
+        hashing = _HashingWriter(handle)
         if path.name.endswith(".gz"):
-            with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as zipped:
-                frame.to_csv(zipped, index=False, date_format="%Y-%m-%d")
+            with gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0) as zipped:
+                csvio.write_csv(frame, zipped)
         else:
-            frame.to_csv(handle, index=False, date_format="%Y-%m-%d")
+            csvio.write_csv(frame, hashing)
+        digests.append(hashing.digest.hexdigest())
 
     atomic_write_bytes(path, writer)
+    return digests[-1]
 
 
 class DataStore:
@@ -899,12 +931,12 @@ class DataStore:
                 self.backup_dir.mkdir(parents=True, exist_ok=True)
                 backup = self.backup_dir / spec.volume
                 atomic_copy(target, backup)
-            write_frame_csv(target, frame)
+            digest = write_frame_csv(target, frame)
             entry = {
                 "updated_at": now_iso(),
                 "origin": origin,
                 "rows": int(len(frame)),
-                "sha256": file_sha256(target),
+                "sha256": digest,
                 "schema_version": schema.SCHEMA_VERSION,
                 **(extra or {}),
             }

@@ -278,6 +278,27 @@ class Client:
             raise self.error(f"JSON keys missing: {', '.join(missing)}", shown)
         return document, shown, body
 
+    def get_csv_body(
+        self, url: str, params: dict | None = None
+    ) -> tuple[requests.Response, bytes]:
+        """GET a CSV document; return the response (headers, type) and the body.
+
+        The caller checks the content type: a server may ignore `format=csv`.
+        """
+
+        def read(response: requests.Response) -> bytes:
+            return response.content
+
+        response, body = self.request(url, params, reader=read)
+        shown = response.url
+        if not body or not body.strip():
+            raise self.error("empty response body", shown)
+        if _is_html(response, body[:64]):
+            raise self.error(
+                "HTML page instead of CSV (error or maintenance page)", shown
+            )
+        return response, body
+
     def download(self, url: str, target: Path, params: dict | None = None) -> str:
         """Stream a file to `target`, checking type and length; return the final URL."""
 
