@@ -611,8 +611,9 @@ def test_killed_cli_resumes_and_ends_with_the_same_rows(
     assert stored_numeros(app) == expected_numeros(upstream_rows(upstream))
 
 
+@pytest.mark.parametrize("damage", ["deleted", "garbled", "renamed columns"])
 def test_a_staging_folder_missing_pages_downloads_that_dataset_again(
-    refresh_app, upstream, volume
+    refresh_app, upstream, volume, damage
 ):
     fault = upstream.fail(
         "500",
@@ -621,7 +622,13 @@ def test_a_staging_folder_missing_pages_downloads_that_dataset_again(
         when=lambda r: int(r.args.get("after", 0)) >= 200,
     )
     assert run(refresh_app, "--source", "ademe").exit_code == 1
-    (volume / "staging" / "ademe" / "dpe03existant" / "page-00001.csv").unlink()
+    page = volume / "staging" / "ademe" / "dpe03existant" / "page-00001.csv"
+    if damage == "deleted":
+        page.unlink()
+    elif damage == "garbled":
+        page.write_bytes(b'"Numero dpe,"unterminated\n')
+    else:
+        page.write_bytes(b"a,b\n1,2\n")
     fault.times = 0
     upstream.log.clear()
 
@@ -663,3 +670,13 @@ def test_progress_bar_prints_lines_when_not_a_terminal():
     assert lines[0].startswith("enedis adresses 74") and " 0 rows" in lines[0]
     assert "450 rows" in lines[1]  # the last state, printed when the step ends
     assert lines[2] == "enedis     done in 0:02 (450 rows)"
+
+
+def test_an_unknown_page_format_fails_with_its_name(volume, upstream):
+    app = make_app(volume, **upstream.config(ADEME_PAGE_FORMAT="xml"))
+
+    result = run(app, "--source", "ademe")
+
+    assert result.exit_code == 1
+    assert "ADEME_PAGE_FORMAT must be csv or json: 'xml'" in result.output
+    assert app.extensions["store"].is_demo
