@@ -107,14 +107,22 @@ def iter_lines(
         following = document.get("next") or None
         if following is not None and not isinstance(following, str):
             raise client.error("'next' is not a URL", shown)
-        if not rows:
-            following = None
-        if following in seen:
-            raise client.error("'next' points to a page already read", shown)
-        if following:
-            seen.add(following)
+        following = _follow(client, following, not rows, seen, shown)
         yield Page(url=shown, rows=rows, next=following, total=total, body=body)
         url, query = following, None
+
+
+def _follow(
+    client: Client, following: str | None, empty: bool, seen: set[str], shown: str
+) -> str | None:
+    """Return the next page to read (None after an empty page), refusing loops."""
+    if empty:
+        return None
+    if following in seen:
+        raise client.error("'next' points to a page already read", shown)
+    if following:
+        seen.add(following)
+    return following
 
 
 def count_lines(client: Client, dataset_url: str, params: dict) -> int:
@@ -164,12 +172,7 @@ def iter_csv_lines(
             raise client.error(
                 f"truncated page: {len(frame)} of {size} rows before 'next'", shown
             )
-        if frame.empty:
-            following = None
-        if following in seen:
-            raise client.error("'next' points to a page already read", shown)
-        if following:
-            seen.add(following)
+        following = _follow(client, following, frame.empty, seen, shown)
         yield Page(url=shown, rows=frame, next=following, total=None, body=body)
         url, query = following, None
 

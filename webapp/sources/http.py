@@ -252,18 +252,8 @@ class Client:
         required: Iterable[str] = (),
     ) -> tuple[Any, str, bytes]:
         """Like `get_json`, also returning the raw body (to stage it as received)."""
-
-        def read(response: requests.Response) -> bytes:
-            return response.content
-
-        response, body = self.request(url, params, reader=read)
+        response, body = self._get_body(url, params, "JSON")
         shown = response.url
-        if not body or not body.strip():
-            raise self.error("empty response body", shown)
-        if _is_html(response, body[:64]):
-            raise self.error(
-                "HTML page instead of JSON (error or maintenance page)", shown
-            )
         kind = response.headers.get("Content-Type", "").lower()
         if "json" not in kind:
             raise self.error(f"unexpected content type {kind or 'none'!r}", shown)
@@ -285,17 +275,23 @@ class Client:
 
         The caller checks the content type: a server may ignore `format=csv`.
         """
+        return self._get_body(url, params, "CSV")
+
+    def _get_body(
+        self, url: str, params: dict | None, expected: str
+    ) -> tuple[requests.Response, bytes]:
+        """GET a whole body, refusing an empty one or an HTML page."""
 
         def read(response: requests.Response) -> bytes:
             return response.content
 
         response, body = self.request(url, params, reader=read)
-        shown = response.url
         if not body or not body.strip():
-            raise self.error("empty response body", shown)
+            raise self.error("empty response body", response.url)
         if _is_html(response, body[:64]):
             raise self.error(
-                "HTML page instead of CSV (error or maintenance page)", shown
+                f"HTML page instead of {expected} (error or maintenance page)",
+                response.url,
             )
         return response, body
 
