@@ -5,7 +5,10 @@ demo dataset, and a generated national dataset of about 35,000 communes (the
 communes table and the per-commune Enedis aggregates, written to a temporary
 volume in the store's column names). The floor of each map is Plotly itself:
 building and serialising a plain figure of the same points (coordinates, names,
-colour, size) with `to_html`, measured in the same run.
+colour, size) with `to_html`, measured in the same run. `encoding_study` then
+re-encodes the national and 10x commune fragments in the alternatives the map
+code decided against (points by code, typed arrays, other gzip levels) and
+reports their sizes, so those choices rest on figures of the same run.
 
 Run alone with ``python -m bench.bench_map`` (prints JSON), or with the others
 through ``python -m bench``.
@@ -13,6 +16,7 @@ through ``python -m bench``.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -245,6 +249,135 @@ def _scenario(
     return results
 
 
+# --------------------------------------------------------------------------- encodings
+
+
+def _figure_parts(html: str) -> tuple[str, list, str]:
+    """Split a map fragment around the JSON list of its traces."""
+    start = html.index("[", html.index("Plotly.newPlot("))
+    traces, end = json.JSONDecoder().raw_decode(html, start)
+    return html[:start], traces, html[end:]
+
+
+def _typed(values: list, dtype: str) -> dict:
+    """Plotly's base64 typed-array spec of plain values (None as NaN)."""
+    array = np.array([np.nan if v is None else v for v in values], dtype="float64")
+    data = np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
+    spec = {"dtype": dtype, "bdata": base64.b64encode(data.tobytes()).decode()}
+    if array.ndim == 2:
+        spec["shape"] = f"{array.shape[0]},{array.shape[1]}"
+    return spec
+
+
+def _reorder(trace: dict, order: list[int]) -> None:
+    for key in ("lat", "lon", "text", "customdata", "hovertext"):
+        if isinstance(trace.get(key), list):
+            trace[key] = [trace[key][i] for i in order]
+    for key in ("size", "color"):
+        if isinstance(trace["marker"].get(key), list):
+            trace["marker"][key] = [trace["marker"][key][i] for i in order]
+
+
+def _by_code(trace: dict) -> None:
+    """Points listed by INSEE code (the order of the data) instead of position."""
+    codes = [text.rsplit("(", 1)[-1] for text in trace["text"]]
+    _reorder(trace, sorted(range(len(codes)), key=codes.__getitem__))
+
+
+def _hovertext_in_customdata(trace: dict) -> None:
+    """The hovertext numbers back as the last customdata column."""
+    if trace.get("hovertext") and not isinstance(trace["hovertext"][0], str):
+        trace["customdata"] = [
+            [*row, value]
+            for row, value in zip(
+                trace["customdata"], trace.pop("hovertext"), strict=True
+            )
+        ]
+
+
+def _variant_sizes(html: str, variants: dict, trace_index: int) -> dict:
+    """Raw and gzip (level 5, as web.py) sizes of the fragment per variant."""
+    from plotly.io.json import to_json_plotly
+
+    from webapp.maps import _unescape_letters
+
+    head, traces, tail = _figure_parts(html)
+    sizes = {}
+    for name, change in variants.items():
+        changed = json.loads(json.dumps(traces))
+        if change is not None:
+            change(changed[trace_index])
+        # Written as figure_html writes it (plotly's escapes, then UTF-8 letters).
+        body = (head + _unescape_letters(to_json_plotly(changed)) + tail).encode()
+        sizes[name] = {"bytes": len(body), "gzip_bytes": len(gzip.compress(body, 5))}
+    return sizes
+
+
+def _gzip_levels(body: bytes, levels=(5, 6, 9), repeat: int = 3) -> dict:
+    """Size and time of gzip at a few levels on one response body."""
+    result = {}
+    for level in levels:
+        started = time.perf_counter()
+        for _ in range(repeat):
+            size = len(gzip.compress(body, level))
+        elapsed = (time.perf_counter() - started) / repeat * 1000
+        result[f"level_{level}"] = {"gzip_bytes": size, "ms": round(elapsed, 1)}
+    return result
+
+
+def encoding_study(national_app, big_app) -> dict:
+    """Measure the encoding choices of the map fragments against alternatives.
+
+    National view (gzip matters): the points' order, density in hovertext, and
+    Plotly's base64 typed arrays per column; the gzip level. 10x commune view
+    (raw size matters): address positions as float32 typed arrays or decimals.
+    """
+    headers = {"HX-Request": "true"}
+    url = NATIONAL_VIEWS["map_france_year"][0]
+    html = national_app.test_client().get(url, headers=headers).get_data(True)
+    _, traces, _ = _figure_parts(html)
+    index = max(range(len(traces)), key=lambda i: len(traces[i]["lat"]))
+
+    def typed(key: str, dtype: str):
+        def change(trace: dict) -> None:
+            owner = trace["marker"] if key in ("size", "color") else trace
+            owner[key] = _typed(owner[key], dtype)
+
+        return change
+
+    national = _variant_sizes(
+        html,
+        {
+            "as_sent": None,
+            "points_by_code": _by_code,
+            "density_in_customdata": _hovertext_in_customdata,
+            "lat_f4": typed("lat", "f4"),
+            "lon_f4": typed("lon", "f4"),
+            "size_u2": typed("size", "u2"),
+            "color_f4": typed("color", "f4"),
+            "customdata_f4": typed("customdata", "f4"),
+        },
+        index,
+    )
+    national["gzip_levels"] = _gzip_levels(html.encode())
+
+    url = HAUTE_SAVOIE_VIEWS["map_74_commune"][0]
+    html = big_app.test_client().get(url, headers=headers).get_data(True)
+    _, traces, _ = _figure_parts(html)
+    first = next(i for i, t in enumerate(traces) if t["name"].startswith("Adresses"))
+
+    def decimals(trace: dict) -> None:
+        for key in ("lat", "lon"):
+            raw = base64.b64decode(trace[key]["bdata"])
+            values = np.frombuffer(raw, dtype="<f4").astype("float64")
+            trace[key] = [round(float(v), 4) for v in values]
+
+    commune = _variant_sizes(
+        html, {"as_sent": None, "address_positions_decimal": decimals}, first
+    )
+    return {"national_map_france_year": national, "demo_10x_map_74_commune": commune}
+
+
 HAUTE_SAVOIE_VIEWS = {
     "map_74_year": ("/ajax/map?annee=2023", {"annee": "2023"}),
     "map_74_all_years": ("/ajax/map", {}),
@@ -298,7 +431,8 @@ def run(repeat: int = 15) -> dict:
         national = _scenario(
             {"national": national_app}, NATIONAL_VIEWS, max(5, repeat // 2)
         )
-        results = {**local, **national, "setup": timings}
+        encodings = encoding_study(national_app, big_app)
+        results = {**local, **national, "encodings": encodings, "setup": timings}
 
     results["goals"] = _goals(results)
     return results

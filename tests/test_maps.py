@@ -505,10 +505,10 @@ def test_unescape_keeps_script_safety_escapes():
     assert maps._unescape_letters(text) == r'"Clé œ \u002f \u003c \u2028 \\u00e9"'
 
 
-def test_large_views_round_coordinates_and_drop_secondary_hover_fields():
-    n = maps.FINE_COORDINATES_MAX_POINTS + 1
+def large_frame(n: int = maps.FINE_COORDINATES_MAX_POINTS + 1) -> pd.DataFrame:
+    """A national-size map frame (random values, no DPE), listed by code."""
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "code_insee": [f"{i:05d}" for i in range(n)],
             "nom_commune": [f"C{i}" for i in range(n)],
@@ -524,11 +524,58 @@ def test_large_views_round_coordinates_and_drop_secondary_hover_fields():
             "nombre_dpe": np.nan,
         }
     )
-    fig = maps.scatter_map(frame, "conso_total_mwh", 2023)
-    lat = np.asarray(fig.data[0].lat)
+
+
+def test_large_views_round_coordinates_and_list_points_by_position():
+    frame = large_frame()
+    trace = maps.scatter_map(frame, "conso_total_mwh", 2023).data[0]
+    lat, lon = np.asarray(trace.lat), np.asarray(trace.lon)
     assert np.allclose(lat, np.round(lat, 2))
-    assert "Altitude" not in fig.data[0].hovertemplate
-    assert np.asarray(fig.data[0].customdata).shape == (n, 1)
+    assert np.all(np.diff(lat) >= 0)
+    same_row = np.diff(lat) == 0
+    assert np.all(np.diff(lon)[same_row] >= 0)
+    # Every point keeps its own values: the order changed, not the pairing.
+    first = frame.loc[frame["code_insee"] == trace.text[0][-6:-1]].iloc[0]
+    assert lat[0] == round(first["latitude"], 2)
+    assert trace.marker.size[0] == first["nombre_de_logements"]
+
+
+def test_large_views_hover_every_field_with_coarser_rounding():
+    frame = large_frame()
+    frame.loc[:2, ["conso_moyenne_mwh", "altitude", "densite"]] = [
+        [4.734, 1234.0, 8258.4],
+        [12.34, 554.0, 45.4],
+        [0.0473, 7.0, 4.4],
+    ]
+    frame = frame.iloc[np.argsort(frame["latitude"].to_numpy())]
+    trace = maps.scatter_map(frame, "conso_total_mwh", 2023).data[0]
+    template = trace.hovertemplate
+    for words in ("Logements", "Consommation totale", "Moyenne par logement"):
+        assert words in template
+    assert "Altitude moyenne : %{customdata[1]:,.0f} m" in template
+    # Density rides in hovertext: customdata rows keep two values.
+    assert "Densité : %{hovertext:,.0f} hab./km²" in template
+    assert "Moyenne par logement : %{customdata[0]:,.2~r} MWh" in template
+    assert np.asarray(trace.customdata).shape == (len(frame), 2)
+    rows = {text: i for i, text in enumerate(trace.text)}
+    expected = {
+        "C0 (00000)": ([4.7, 1230], 8300),
+        "C1 (00001)": ([12, 550], 45),
+        "C2 (00002)": ([0.047, 10], 4),
+    }
+    for label, (customdata, density) in expected.items():
+        i = rows[label]
+        assert list(trace.customdata[i]) == pytest.approx(customdata)
+        assert trace.hovertext[i] == density
+
+
+def test_small_views_keep_the_hover_precision(data):
+    frame = _frame(data)
+    trace = maps.scatter_map(frame, "conso_total_mwh", 2023).data[0]
+    assert "Moyenne par logement : %{customdata[0]:,.2f} MWh" in trace.hovertemplate
+    assert "Densité : %{customdata[2]:,.0f} hab./km²" in trace.hovertemplate
+    row = list(trace.text).index("Annecy (74010)")
+    assert list(trace.customdata[row][:3]) == [3, 554, 8258]
 
 
 def test_names_sort_without_accents(data):

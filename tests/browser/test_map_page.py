@@ -215,3 +215,71 @@ def test_boosted_navigation_to_the_map_keeps_a_working_map(live_server, map_page
     page.wait_for_url(re.compile(r"/map$"))
     _wait_for_map(page)
     assert _unexpected(page.console_errors) == []
+
+
+def test_national_hover_shows_altitude_and_density_in_french(live_server, map_page):
+    """The large-view hover (density in hovertext, 2-digit mean) as Plotly shows it."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    import plotly
+
+    from webapp import maps
+
+    n = maps.FINE_COORDINATES_MAX_POINTS + 1
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "code_insee": [f"{i:05d}" for i in range(n)],
+            "nom_commune": [f"C{i}" for i in range(n)],
+            "latitude": rng.uniform(43, 50, n),
+            "longitude": rng.uniform(-4, 7, n),
+            "nombre_de_logements": rng.integers(10, 1000, n).astype(float),
+            "conso_total_mwh": rng.uniform(20, 5000, n),
+            "conso_moyenne_mwh": rng.uniform(1, 9, n),
+            "altitude": rng.uniform(0, 2000, n),
+            "densite": rng.uniform(1, 90, n),
+            "part_passoires": np.nan,
+            "etiquette_mediane_rang": np.nan,
+            "nombre_dpe": np.nan,
+        }
+    )
+    frame.loc[0, ["conso_moyenne_mwh", "altitude", "densite"]] = [4.734, 1234, 8258]
+    fig = maps.scatter_map(frame, "conso_total_mwh", 2023)
+    figure = maps.compact_arrays(
+        {
+            "data": [trace.to_plotly_json() for trace in fig.data],
+            "layout": fig.layout.to_plotly_json(),
+        }
+    )
+    page = map_page
+    script = f"{live_server.url}/static/vendor/plotly-{plotly.__version__}.min.js"
+    page.set_content(
+        f'<div id="g" style="height:400px"></div><script src="{script}"></script>'
+    )
+    page.wait_for_function("() => window.Plotly")
+    # Not awaited: without tiles the promise rejects ("Map error."), as on the page.
+    page.evaluate(
+        "figure => { Plotly.newPlot(document.getElementById('g'), figure.data,"
+        " figure.layout).catch(() => null); }",
+        json.loads(json.dumps(figure)),
+    )
+    page.wait_for_function(
+        "() => { const gd = document.getElementById('g');"
+        " return gd._fullLayout && gd._fullLayout.map && gd.calcdata; }"
+    )
+    hover = page.evaluate(
+        """index => {
+          const gd = document.getElementById('g');
+          Plotly.Fx.hover(gd, [{curveNumber: 0, pointNumber: index}], 'map');
+          const label = gd.querySelector('.hoverlayer .hovertext');
+          return label ? label.textContent : '';
+        }""",
+        list(fig.data[0].text).index("C0 (00000)"),
+    )
+    assert "C0 (00000)" in hover
+    assert "Moyenne par logement : 4,7 MWh" in hover
+    assert "Altitude moyenne : 1\u202f230 m" in hover
+    assert "Densité : 8\u202f300 hab./km²" in hover
+    assert _unexpected(page.console_errors) == []
