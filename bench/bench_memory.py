@@ -7,11 +7,10 @@ what serving builds), the memory of the master and of each worker is read from
 `/proc/<pid>/smaps_rollup`: RSS, PSS (shared pages split between the processes
 sharing them: the fair per-worker figure with copy-on-write) and USS (private
 pages only: what one more worker costs). Goal: under 400 MB per worker (PSS) on
-the 10x data, also after a refresh: then each worker reloads the data on its own
-and holds a private copy (measured by writing the DPE dataset to the volume as a
-refresh does and exercising the workers again), and once more after a SIGHUP,
-when the master reloads the data first and forks new workers that share it
-(skipped with `--quick`).
+the 10x data, also after a refresh (skipped with `--quick`): the DPE dataset is
+written to the volume as a refresh does, one request lets a worker notice it and
+ask the master for a graceful reload (SIGHUP; the master loads the new data, then
+forks new workers that share it), and the new workers are exercised and measured.
 
 The 10x dataset is generated with `python -m webapp.demo --scale 10` into a
 temporary folder used as INITIAL_DATA_PATH (the real communes file and the
@@ -29,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -168,39 +166,35 @@ def measure(name: str, volume: Path, initial: Path | None, options: dict) -> dic
 
 
 def after_refresh(server, volume: Path, initial: Path | None, options: dict) -> dict:
-    """Memory of the workers after a refresh: reloaded by each, then after SIGHUP.
+    """Memory of the workers that took over after a refresh.
 
-    On SIGHUP the master loads the refreshed data before forking the new workers
-    (gunicorn.conf.py `on_reload`), which then share it again.
+    A worker that notices the new manifest stamp asks the master for a graceful
+    reload (`webapp.store.MasterReload`); the master loads the refreshed data
+    before forking the new workers (gunicorn.conf.py `on_reload`).
     """
+    old = set(server.worker_pids())
+    start = len(server.log())
     rows = simulate_refresh(volume, initial)
     # Past DATA_RELOAD_CHECK_SECONDS every worker looks at the manifest again.
     time.sleep(2)
-    exercise(server, options["rounds"])
-    reloads = server.log().count("data changed on the volume")
-    own = [{"pid": pid, **smaps_rollup(pid)} for pid in server.worker_pids()]
-
-    old = set(server.worker_pids())
-    os.kill(server.master_pid, signal.SIGHUP)
+    server.get("/api/v1/health", timeout=120)
     server.wait_for_workers(len(old), timeout=600, exclude=old)
     deadline = time.monotonic() + 120
     while set(server.worker_pids()) & old and time.monotonic() < deadline:
         time.sleep(0.2)
     exercise(server, options["rounds"])
+    log = server.log()[start:]
     master = smaps_rollup(server.master_pid)
-    shared = [{"pid": pid, **smaps_rollup(pid)} for pid in server.worker_pids()]
+    workers = [{"pid": pid, **smaps_rollup(pid)} for pid in server.worker_pids()]
     return {
         "dpe_rows_written": rows,
-        "worker_reloads_logged": reloads,
-        "workers": own,
-        "max_worker_pss_mb": max((w["pss_mb"] for w in own), default=None),
-        "max_worker_uss_mb": max((w["uss_mb"] for w in own), default=None),
-        "after_sighup": {
-            "master": master,
-            "workers": shared,
-            "max_worker_pss_mb": max((w["pss_mb"] for w in shared), default=None),
-            "max_worker_uss_mb": max((w["uss_mb"] for w in shared), default=None),
-        },
+        "reload_requests_logged": log.count("asked the gunicorn master"),
+        "private_reloads_logged": log.count("): reloading") - 1,
+        "old_workers_left": len(set(server.worker_pids()) & old),
+        "master": master,
+        "workers": workers,
+        "max_worker_pss_mb": max((w["pss_mb"] for w in workers), default=None),
+        "max_worker_uss_mb": max((w["uss_mb"] for w in workers), default=None),
     }
 
 
@@ -250,7 +244,6 @@ def run(quick=None, scale=None, workers=None) -> dict:
     scaled = results[f"x{options['scale']}"]
     steady = scaled["max_worker_pss_mb"]
     refreshed = (scaled["after_refresh"] or {}).get("max_worker_pss_mb")
-    after_hup = (scaled["after_refresh"] or {}).get("after_sighup", {})
     worst = max(v for v in (steady, refreshed) if v is not None)
     return {
         "options": options,
@@ -260,15 +253,8 @@ def run(quick=None, scale=None, workers=None) -> dict:
             "dataset": f"x{options['scale']}",
             "max_worker_pss_mb": steady,
             "max_worker_pss_after_refresh_mb": refreshed,
-            "max_worker_pss_after_refresh_and_sighup_mb": after_hup.get(
-                "max_worker_pss_mb"
-            ),
             "goal_mb": GOAL_MB,
             "met": worst < GOAL_MB and options["scale"] >= SCALE,
-            # The operating procedure "SIGHUP the master after a refresh".
-            "met_with_sighup_after_refresh": options["scale"] >= SCALE
-            and max(v for v in (steady, after_hup.get("max_worker_pss_mb")) if v)
-            < GOAL_MB,
         },
     }
 

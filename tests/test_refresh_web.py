@@ -156,6 +156,29 @@ def test_a_failed_web_refresh_reports_the_reason(web_app, upstream):
     assert web_app.extensions["store"].sources["dpe"]["origin"] == "demo"
 
 
+def test_progress_polls_on_until_new_workers_serve_the_new_data(web_app, upstream):
+    store = web_app.extensions["store"]
+    asked = []
+    # As under gunicorn: the master is asked for new workers, this one waits.
+    store.reload_requester = lambda stamp: asked.append(stamp) or True
+    client = web_app.test_client()
+    form = {"csrf_token": csrf_from(client), "token": TOKEN, "source": "communes"}
+    assert client.post("/ajax/refresh", data=form, headers=HX).status_code == 202
+    deadline = time.monotonic() + 30
+    while refresh.current_status(store)["running"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    waiting = client.get("/ajax/refresh/progress", headers=HX)
+
+    assert waiting.status_code == 200
+    assert "mise en service des nouvelles données" in waiting.get_data(as_text=True)
+    assert asked and store.sources["communes"]["origin"] != "api"
+    # A new worker (here: this one, loading itself) serves the new data.
+    store.reload_requester = None
+    assert "Mise à jour terminée" in wait_until_done(client).get_data(as_text=True)
+    assert store.sources["communes"]["origin"] == "api"
+
+
 def test_progress_without_any_refresh_stops_polling(client):
     response = client.get("/ajax/refresh/progress", headers=HX)
 

@@ -202,6 +202,38 @@ def test_sighup_reloads_refreshed_data_in_the_master_before_forking(server):
     assert health["data"]["enedis_communes"]["origin"] == "api"
 
 
+def test_a_refresh_makes_a_worker_ask_the_master_for_new_workers(server):
+    store = DataStore(server.volume)
+    frame = pd.DataFrame(
+        {
+            "code_commune": ["74010", "74056", "74081"],
+            "annee": [2023, 2023, 2023],
+            "nombre_de_logements": [10, 20, 30],
+            "conso_total_mwh": [55.0, 80.0, 120.0],
+        }
+    )
+    old = set(server.worker_pids())
+    start = len(server.log())
+    store.write_dataset("enedis_communes", frame, origin="api", reload=False)
+    # Past DATA_RELOAD_CHECK_SECONDS, the next request notices the new stamp.
+    time.sleep(1.2)
+
+    assert server.get("/api/v1/health").status == 200
+    server.wait_for_workers(2, timeout=90, exclude=old)
+    deadline = time.monotonic() + 60
+    while set(server.worker_pids()) & old and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for _ in range(6):
+        health = server.get("/api/v1/health").json()
+        assert health["data"]["enedis_communes"]["rows"] == 3
+
+    log = wait_for_log_after(server, start, r"Booting worker with pid")
+    assert log.count("asked the gunicorn master") == 1, log[-3000:]
+    # Loaded once, by the master; no worker built a private copy.
+    assert log.count("): reloading") == 1, log[-3000:]
+    assert not set(server.worker_pids()) & old
+
+
 def wait_for_log_after(server, start: int, pattern: str, timeout: float = 30.0):
     """Wait until the log written after offset `start` matches; return that part."""
     deadline = time.monotonic() + timeout

@@ -232,6 +232,97 @@ def test_another_process_refresh_is_seen(tiny_store, volume, initial_dir):
     assert not other.check_for_update(min_interval=0)
 
 
+def test_a_running_refresh_defers_the_reload_to_its_end(
+    tiny_store, volume, initial_dir
+):
+    from webapp.refresh import RefreshLock
+
+    other = DataStore(volume, initial_dir)
+    other.load()
+    lock = RefreshLock(volume)
+    assert lock.acquire()
+    try:
+        tiny_store.write_dataset("dpe", tiny_dpe(7), origin="api", reload=False)
+        # One source of several is written: no reload yet.
+        assert not other.check_for_update(min_interval=0)
+        assert len(other.dpe) != 7
+    finally:
+        lock.release()
+
+    assert other.check_for_update(min_interval=0)
+    assert len(other.dpe) == 7
+
+
+class Requests:
+    """A fake `reload_requester`: records the stamps, answers `answer`."""
+
+    def __init__(self, answer: bool = True):
+        self.answer = answer
+        self.stamps: list[str] = []
+
+    def __call__(self, stamp: str) -> bool:
+        self.stamps.append(stamp)
+        return self.answer
+
+
+def test_under_gunicorn_the_master_is_asked_once_per_refresh(
+    tiny_store, volume, initial_dir, monkeypatch
+):
+    worker = DataStore(volume, initial_dir)
+    worker.load()
+    worker.reload_requester = requests = Requests()
+    served = worker.snapshot
+
+    tiny_store.write_dataset("dpe", tiny_dpe(7), origin="api", reload=False)
+    stamp = tiny_store.read_manifest()["stamp"]
+
+    assert not worker.check_for_update(min_interval=0)
+    assert not worker.check_for_update(min_interval=0)
+    # Asked once, and the current data is served until the worker is replaced.
+    assert requests.stamps == [stamp]
+    assert worker.snapshot is served
+
+    monkeypatch.setattr(store_module, "RELOAD_FALLBACK_SECONDS", 0.0)
+    assert worker.check_for_update(min_interval=0)
+    assert len(worker.dpe) == 7
+
+
+def test_without_a_master_to_ask_the_worker_reloads_itself(
+    tiny_store, volume, initial_dir
+):
+    worker = DataStore(volume, initial_dir)
+    worker.load()
+    worker.reload_requester = Requests(answer=False)
+
+    tiny_store.write_dataset("dpe", tiny_dpe(7), origin="api", reload=False)
+
+    assert worker.check_for_update(min_interval=0)
+    assert len(worker.dpe) == 7
+
+
+def test_master_reload_signals_once_per_stamp(volume, monkeypatch):
+    signals = []
+    monkeypatch.setattr(store_module.os, "getppid", lambda: 4242)
+    monkeypatch.setattr(store_module.os, "kill", lambda *args: signals.append(args))
+    first = store_module.MasterReload(4242, volume)
+    second = store_module.MasterReload(4242, volume)
+
+    assert first("stamp-a") and second("stamp-a")
+    assert signals == [(4242, store_module.signal.SIGHUP)]
+    assert second("stamp-b")
+    assert len(signals) == 2
+    # Only the claim of the latest stamp is kept.
+    claims = sorted(p.name for p in (volume / "refresh").glob("reload-*"))
+    assert len(claims) == 1 and claims[0].endswith("stamp-b")
+    # The master claims what it loaded itself: no worker asks again for it.
+    assert first.claim("stamp-c")
+    assert second("stamp-c") and len(signals) == 2
+
+
+def test_master_reload_refuses_when_the_master_is_not_the_parent(volume):
+    assert not store_module.MasterReload(-1, volume)("stamp")
+
+
 KILLED_WRITER = textwrap.dedent(
     """
     import sys, time

@@ -85,7 +85,7 @@ class RefreshLock:
     """An exclusive, non-blocking file lock in the volume (flock)."""
 
     def __init__(self, volume: Path):
-        self.path = Path(volume) / "refresh" / "lock"
+        self.path = Path(volume) / store_module.REFRESH_LOCK
         self._handle = None
 
     def acquire(self) -> bool:
@@ -115,15 +115,7 @@ class RefreshLock:
         """True while some holder (any process or thread) has the lock."""
         if self._handle is not None:
             return True
-        if not self.path.exists():
-            return False
-        with open(self.path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+        return self.path.exists() and store_module.lock_is_held(self.path)
 
 
 # --------------------------------------------------------------------------- state
@@ -318,7 +310,7 @@ class RefreshJob:
             self._emit("finish", result)
             results.append(result)
         if wrote:
-            self.store.reload()
+            self.store.refreshed()
         return results
 
     def _discard_partial(self, source: str) -> None:
@@ -771,7 +763,7 @@ def run_locked(
 def _busy_message(volume: Path) -> str:
     pid = ""
     try:
-        pid = (Path(volume) / "refresh" / "lock").read_text().strip()
+        pid = (Path(volume) / store_module.REFRESH_LOCK).read_text().strip()
     except OSError:
         pass
     return "a refresh is already running" + (f" (pid {pid})" if pid else "")

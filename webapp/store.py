@@ -8,12 +8,15 @@ then to the initial file, and every dropped row is counted by reason.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import gzip
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
+import socket
 import tempfile
 import threading
 import time
@@ -39,6 +42,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 INITIAL_DIR = PACKAGE_DIR / "datasets"
 MANIFEST_NAME = "properties.json"
+#: The lock a refresh holds while it writes (`webapp.refresh.RefreshLock`).
+REFRESH_LOCK = Path("refresh") / "lock"
+#: Seconds a worker waits to be replaced after asking for a graceful reload,
+#: before it loads the new data itself (the master may not have reloaded).
+RELOAD_FALLBACK_SECONDS = 120.0
 
 #: Altitude bands of the statistics pages, in metres.
 ALTITUDE_BANDS = (
@@ -654,6 +662,10 @@ class DataStore:
         self._lock = threading.RLock()
         self._manifest_mtime: int | None = None
         self._last_check = 0.0
+        #: Under gunicorn, asks the master for a graceful reload of the workers
+        #: (`MasterReload`); None: this process reloads the data itself.
+        self.reload_requester: Callable[[str], bool] | None = None
+        self._requested: tuple[str, float] | None = None
 
     # ---------------------------------------------------------------- access
 
@@ -889,23 +901,68 @@ class DataStore:
         except OSError:
             return None
 
-    def check_for_update(self, min_interval: float = 1.0) -> bool:
-        """Reload when another process changed the manifest; cheap when not."""
+    def check_for_update(
+        self, min_interval: float = 1.0, wait_for_refresh: bool = True
+    ) -> bool:
+        """Reload when another process changed the manifest; cheap when not.
+
+        While a refresh runs (its lock is held) the reload waits for its end:
+        the sources are written one after the other, and reloading after each
+        would cost as many loads. Under gunicorn (`reload_requester` set) the
+        master is asked to reload once and fork new workers that share the new
+        data; this worker serves the current data until it is replaced.
+        """
         now = time.monotonic()
         if now - self._last_check < min_interval:
             return False
         self._last_check = now
 
         mtime = self._stat_manifest()
-        if mtime == self._manifest_mtime:
+        if mtime == self._manifest_mtime and self._requested is None:
             return False
         stamp = self.read_manifest().get("stamp")
         if self._snapshot is not None and stamp == self._snapshot.stamp:
             self._manifest_mtime = mtime
+            self._requested = None
             return False
+        if wait_for_refresh and lock_is_held(self.volume / REFRESH_LOCK):
+            return False
+        if self._reload_elsewhere(stamp, now):
+            self._manifest_mtime = mtime
+            return False
+
         logger.info("data changed on the volume (stamp %s): reloading", stamp)
         self.load()
         return True
+
+    def _reload_elsewhere(self, stamp: str | None, now: float) -> bool:
+        """True while a graceful reload by the gunicorn master is awaited."""
+        if self.reload_requester is None or stamp is None:
+            return False
+        if self._requested is None or self._requested[0] != stamp:
+            if not self.reload_requester(stamp):
+                return False
+            self._requested = (stamp, now)
+            return True
+        if now - self._requested[1] < RELOAD_FALLBACK_SECONDS:
+            return True
+        logger.warning(
+            "no new worker took over %.0f s after the reload request: reloading here",
+            now - self._requested[1],
+        )
+        self._requested = None
+        return False
+
+    def is_current(self) -> bool:
+        """True when this process serves the data the manifest names."""
+        if self._snapshot is None:
+            return False
+        return self._snapshot.stamp == self.read_manifest().get("stamp")
+
+    def refreshed(self) -> None:
+        """Serve the data a refresh of this process has just written."""
+        if self.reload_requester is None:
+            self.load()
 
     def reload(self) -> Snapshot:
         """Reload every dataset now."""
@@ -973,6 +1030,70 @@ class DataStore:
 #: enough in service (an old snapshot is freed after a refresh); tests keep more.
 _SNAPSHOT_CACHE: dict[tuple, Snapshot] = {}
 _SNAPSHOT_CACHE_SIZE = 1
+
+
+def lock_is_held(path: Path) -> bool:
+    """True while some open file holds an exclusive flock on `path`."""
+    try:
+        handle = open(path)
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+class MasterReload:
+    """Asks the gunicorn master for a graceful reload (SIGHUP), once per stamp.
+
+    Every worker notices a new manifest stamp; the first one to create the claim
+    file of that stamp sends the signal, the others just wait to be replaced.
+    The master claims the stamp it loads itself, so that the old workers still
+    serving do not ask again.
+    """
+
+    def __init__(self, master_pid: int, volume: Path):
+        self.master_pid = master_pid
+        self.folder = Path(volume) / "refresh"
+        self.prefix = f"reload-{socket.gethostname()}-{master_pid}-"
+
+    def claim(self, stamp: str) -> bool:
+        """Create the claim file of `stamp`; False when it already existed."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.folder / f"{self.prefix}{stamp}", CLAIM_FLAGS))
+        except FileExistsError:
+            return False
+        for old in self.folder.glob(f"{self.prefix}*"):
+            if not old.name.endswith(stamp):
+                old.unlink(missing_ok=True)
+        return True
+
+    def __call__(self, stamp: str) -> bool:
+        """Make sure the master reloads for `stamp`; False if it cannot be asked."""
+        if os.getppid() != self.master_pid:
+            return False
+        try:
+            if not self.claim(stamp):
+                return True
+            os.kill(self.master_pid, signal.SIGHUP)
+        except OSError as exc:
+            logger.warning("cannot ask the gunicorn master to reload: %s", exc)
+            return False
+        logger.info(
+            "data changed on the volume (stamp %s): asked the gunicorn master "
+            "(pid %d) for new workers",
+            stamp,
+            self.master_pid,
+        )
+        return True
+
+
+CLAIM_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
 
 
 def _snapshot_key(sources: dict[str, dict], stamp: str | None) -> tuple:

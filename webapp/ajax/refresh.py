@@ -73,6 +73,12 @@ def refresh_progress():
 
     # The job may have run in another worker: load what it wrote.
     store.check_for_update(0)
+    if not store.is_current():
+        # Under gunicorn new workers take over with the new data: poll on.
+        notice = "Données téléchargées : mise en service des nouvelles données…"
+        return render_template(
+            "_refresh_progress.html", status=status, done=False, notice=notice
+        )
     return (
         render_template(
             "_refresh_progress.html", status=status, done=True, **context_data()
