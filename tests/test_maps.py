@@ -569,6 +569,16 @@ def test_large_views_hover_every_field_with_coarser_rounding():
         assert trace.hovertext[i] == density
 
 
+def test_a_coloured_mean_is_rounded_as_its_hover_in_large_views():
+    frame = large_frame()
+    frame.loc[0, "conso_moyenne_mwh"] = 4.734
+    trace = maps.scatter_map(frame, "conso_moyenne_mwh", 2023).data[0]
+    assert "Moyenne par logement : %{marker.color:,.2~r} MWh" in trace.hovertemplate
+    assert "Consommation totale : %{customdata[0]:,.0f} MWh" in trace.hovertemplate
+    row = list(trace.text).index("C0 (00000)")
+    assert trace.marker.color[row] == pytest.approx(4.7)
+
+
 def test_small_views_keep_the_hover_precision(data):
     frame = _frame(data)
     trace = maps.scatter_map(frame, "conso_total_mwh", 2023).data[0]

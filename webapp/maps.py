@@ -903,6 +903,9 @@ HOVER_FIELDS = (
     ("altitude", "Altitude moyenne", ",.0f", " m"),
     ("densite", "Densité", ",.0f", " hab./km²"),
 )
+#: Columns of `HOVER_FIELDS`.
+HOVER_COLUMNS = frozenset(column for column, *_ in HOVER_FIELDS)
+
 #: Hover rounding of the large (national) views, which keeps their fragment under
 #: its transferred-size goal (see `_hover_values`): altitude to 10 m, density and
 #: mean per dwelling to 2 significant digits (8 258 hab./km² reads 8 300, 4,73 MWh
@@ -932,7 +935,7 @@ def _hover_template(
     fields = [f for f in _hover_fields(metric) if f[0] != in_hovertext]
     index = {field[0]: i for i, field in enumerate(fields)}
     for column, label, fmt, unit in HOVER_FIELDS:
-        if large and column != metric:
+        if large:
             fmt = LARGE_VIEW_FORMATS.get(column, fmt)
         if column == metric:
             lines.append(f"{label} : %{{marker.color:{fmt}}}{unit}")
@@ -1100,9 +1103,12 @@ def scatter_map(
             "opacity": 0.8,
         }
         if available:
-            marker.update(
-                color=_rounded(_round_sig(part_values, 3)), coloraxis="coloraxis"
-            )
+            if large and metric in HOVER_COLUMNS:
+                # The colour is also the hover value: rounded as the hover is.
+                colour_values = _hover_values(part, metric, large)
+            else:
+                colour_values = _round_sig(part_values, 3)
+            marker.update(color=colour_values, coloraxis="coloraxis")
         else:
             marker.update(color=UNAVAILABLE_COLOR)
         shown = metric if available else ""
