@@ -221,30 +221,12 @@ def test_national_hover_shows_altitude_and_density_in_french(live_server, map_pa
     """The large-view hover (density in hovertext, 2-digit mean) as Plotly shows it."""
     import json
 
-    import numpy as np
-    import pandas as pd
     import plotly
 
+    from tests.test_maps import large_frame
     from webapp import maps
 
-    n = maps.FINE_COORDINATES_MAX_POINTS + 1
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(
-        {
-            "code_insee": [f"{i:05d}" for i in range(n)],
-            "nom_commune": [f"C{i}" for i in range(n)],
-            "latitude": rng.uniform(43, 50, n),
-            "longitude": rng.uniform(-4, 7, n),
-            "nombre_de_logements": rng.integers(10, 1000, n).astype(float),
-            "conso_total_mwh": rng.uniform(20, 5000, n),
-            "conso_moyenne_mwh": rng.uniform(1, 9, n),
-            "altitude": rng.uniform(0, 2000, n),
-            "densite": rng.uniform(1, 90, n),
-            "part_passoires": np.nan,
-            "etiquette_mediane_rang": np.nan,
-            "nombre_dpe": np.nan,
-        }
-    )
+    frame = large_frame()
     frame.loc[0, ["conso_moyenne_mwh", "altitude", "densite"]] = [4.734, 1234, 8258]
     fig = maps.scatter_map(frame, "conso_total_mwh", 2023)
     figure = maps.compact_arrays(
