@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from webapp import rules
+from webapp.formatting import is_blank as _blank
 from webapp.store import aggregate
 from webapp.store import get_store
 
@@ -267,15 +268,6 @@ def get_index() -> LocationIndex:
 
 
 # --------------------------------------------------------------------------- resolve
-
-
-def _blank(value: Any) -> bool:
-    """Tell whether an input value is absent."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _number(value: Any, name: str, errors: dict[str, str]) -> float | None:

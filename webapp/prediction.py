@@ -8,7 +8,6 @@ request, and results are plain dicts the templates and the API both render.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Any
 from ml import features as ml_features
 from webapp import location as loc
 from webapp import rules
+from webapp.formatting import is_blank as _blank
 from webapp.formatting import parse_number as _number
 from webapp.schema import fold
 
@@ -143,14 +143,6 @@ class ParsedInputs:
 def current_year() -> int:
     """Return the latest construction year accepted."""
     return date.today().year
-
-
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _allowed(name: str) -> str:
