@@ -10,7 +10,10 @@ training report measures it against the DPE's own `cout_total_5_usages`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from webapp import rules
 
@@ -90,4 +93,32 @@ def price_table() -> dict[str, dict]:
     return {
         name: {"eur_per_kwh": p.eur_per_kwh, "date": p.date, "source": p.source}
         for name, p in PRICES.items()
+    }
+
+
+def compare_with_dpe(
+    conso_ep_m2: Iterable[float],
+    surface: Iterable[float],
+    energies: Iterable[str | None],
+    actual: np.ndarray,
+) -> dict:
+    """Compare the cost estimates of predicted EP/m² with the DPE's own costs."""
+    estimate = np.array(
+        [
+            np.nan if cost is None else cost
+            for cost in (
+                annual_cost(ep * s, e)
+                for ep, s, e in zip(conso_ep_m2, surface, energies, strict=True)
+            )
+        ]
+    )
+    keep = np.isfinite(estimate) & np.isfinite(actual) & (actual > 0)
+    if not keep.any():
+        return {"n": 0, "mae_eur": None, "median_ratio_estimate_to_dpe": None}
+    return {
+        "n": int(keep.sum()),
+        "mae_eur": round(float(np.mean(np.abs(estimate[keep] - actual[keep]))), 1),
+        "median_ratio_estimate_to_dpe": round(
+            float(np.median(estimate[keep] / actual[keep])), 3
+        ),
     }

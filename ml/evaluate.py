@@ -157,33 +157,12 @@ def evaluate_frame(dpe: pd.DataFrame, predictor: Predictor) -> dict:
         "cout_total_5_usages" in located
         and located["cout_total_5_usages"].notna().any()
     ):
-        estimate = np.array(
-            [
-                np.nan if cost is None else cost
-                for cost in (
-                    costs.annual_cost(ep * s, e)
-                    for ep, s, e in zip(
-                        out["conso_ep"],
-                        surface,
-                        features["type_energie_principale_chauffage"],
-                        strict=True,
-                    )
-                )
-            ]
+        result["cost"] = costs.compare_with_dpe(
+            out["conso_ep"],
+            surface,
+            features["type_energie_principale_chauffage"],
+            located["cout_total_5_usages"].to_numpy(dtype=float),
         )
-        actual = located["cout_total_5_usages"].to_numpy(dtype=float)
-        keep = np.isfinite(estimate) & np.isfinite(actual) & (actual > 0)
-        result["cost"] = {
-            "n": int(keep.sum()),
-            "mae_eur": round(float(np.abs(estimate[keep] - actual[keep]).mean()), 1)
-            if keep.any()
-            else None,
-            "median_ratio_estimate_to_dpe": round(
-                float(np.median(estimate[keep] / actual[keep])), 3
-            )
-            if keep.any()
-            else None,
-        }
     return result
 
 

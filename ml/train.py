@@ -326,19 +326,8 @@ def candidate_classifiers(categories, config: TrainConfig) -> dict[str, Pipeline
                 ),
             ]
         )
-        candidates["baseline_foret_aleatoire"] = Pipeline(
-            [
-                ("prepare", onehot_prepare(categories, scale=False)),
-                (
-                    "model",
-                    RandomForestClassifier(
-                        n_estimators=config.baseline_trees,
-                        max_depth=config.baseline_depth,
-                        n_jobs=config.n_threads,
-                        random_state=config.seed,
-                    ),
-                ),
-            ]
+        candidates["baseline_foret_aleatoire"] = forest_baseline(
+            RandomForestClassifier, categories, config
         )
         candidates["baseline_classe_majoritaire"] = Pipeline(
             [
@@ -347,6 +336,19 @@ def candidate_classifiers(categories, config: TrainConfig) -> dict[str, Pipeline
             ]
         )
     return candidates
+
+
+def forest_baseline(forest: type, categories, config: TrainConfig) -> Pipeline:
+    """A random forest on one-hot features: the original app's kind of model."""
+    model = forest(
+        n_estimators=config.baseline_trees,
+        max_depth=config.baseline_depth,
+        n_jobs=config.n_threads,
+        random_state=config.seed,
+    )
+    return Pipeline(
+        [("prepare", onehot_prepare(categories, scale=False)), ("model", model)]
+    )
 
 
 def candidate_regressors(
@@ -362,19 +364,8 @@ def candidate_regressors(
             ]
         )
         if target == "conso_ep":
-            candidates["baseline_foret_aleatoire"] = Pipeline(
-                [
-                    ("prepare", onehot_prepare(categories, scale=False)),
-                    (
-                        "model",
-                        RandomForestRegressor(
-                            n_estimators=config.baseline_trees,
-                            max_depth=config.baseline_depth,
-                            n_jobs=config.n_threads,
-                            random_state=config.seed,
-                        ),
-                    ),
-                ]
+            candidates["baseline_foret_aleatoire"] = forest_baseline(
+                RandomForestRegressor, categories, config
             )
         candidates["baseline_moyenne"] = Pipeline(
             [
@@ -792,32 +783,12 @@ def _served_report(predictor: Predictor, data: Dataset, test_index, report) -> N
         "accuracy": round(float(np.mean(derived == truth)), 4),
         "metrics": M.classification_metrics(truth, derived),
     }
-    estimate = np.array(
-        [
-            costs.annual_cost(ep * s, e)
-            if costs.annual_cost(ep * s, e) is not None
-            else np.nan
-            for ep, s, e in zip(
-                out["conso_ep"],
-                surface,
-                X_test["type_energie_principale_chauffage"],
-                strict=True,
-            )
-        ]
+    report["cost"] = costs.compare_with_dpe(
+        out["conso_ep"],
+        surface,
+        X_test["type_energie_principale_chauffage"],
+        data.cost.iloc[test_index].to_numpy(),
     )
-    actual = data.cost.iloc[test_index].to_numpy()
-    keep = np.isfinite(estimate) & np.isfinite(actual) & (actual > 0)
-    report["cost"] = {
-        "n": int(keep.sum()),
-        "mae_eur": round(float(np.mean(np.abs(estimate[keep] - actual[keep]))), 1)
-        if keep.any()
-        else None,
-        "median_ratio_estimate_to_dpe": round(
-            float(np.median(estimate[keep] / actual[keep])), 3
-        )
-        if keep.any()
-        else None,
-    }
     report["groups"] = group_metrics(X_test, y_test, labels, out, predictor)
 
 
