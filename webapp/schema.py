@@ -407,9 +407,3 @@ def year_from(series: pd.Series) -> pd.Series:
     """Return a year as an integer from 2023, 2023.0, '2023' or '2023-01-01'."""
     text = series.astype("string").str.strip().str.slice(0, 4)
     return pd.to_numeric(text, errors="coerce").astype("Int64")
-
-
-def add_missing(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """Add the absent columns of `columns` as empty values, in that order first."""
-    extra = [c for c in frame.columns if c not in columns]
-    return frame.reindex(columns=list(columns) + extra)

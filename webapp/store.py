@@ -139,6 +139,17 @@ def _require(frame: pd.DataFrame, required, name: str) -> None:
         raise DatasetError(f"{name}: required columns missing: {missing}")
 
 
+def _conform(frame: pd.DataFrame, header, required, columns, name: str):
+    """Rename to our keys, check the required ones, keep `columns` (absent: empty).
+
+    No copy: with copy-on-write, the columns the normaliser sets never reach the
+    caller's frame.
+    """
+    frame = schema.rename_columns(frame, header)
+    _require(frame, required, name)
+    return frame.reindex(columns=list(columns))
+
+
 class Rejections(dict):
     """Counts of dropped rows by reason."""
 
@@ -163,11 +174,9 @@ def normalise_dpe(
     rejections = Rejections()
     current_year = (today or datetime.now()).year
 
-    frame = schema.rename_columns(frame, schema.dpe_header)
-    _require(frame, schema.DPE_REQUIRED, "DPE")
-    frame = schema.add_missing(frame, schema.DPE_COLUMNS)
-    # No copy: with copy-on-write, the columns set below never reach the caller.
-    frame = frame[list(schema.DPE_COLUMNS)]
+    frame = _conform(
+        frame, schema.dpe_header, schema.DPE_REQUIRED, schema.DPE_COLUMNS, "DPE"
+    )
 
     for column in schema.DPE_STRING_COLUMNS:
         frame[column] = schema.strip_text(frame[column])
@@ -290,10 +299,13 @@ def normalise_enedis(
     rejections = Rejections()
     current_year = (today or datetime.now()).year
 
-    frame = schema.rename_columns(frame, schema.enedis_header)
-    _require(frame, schema.ENEDIS_REQUIRED, "Enedis")
-    frame = schema.add_missing(frame, schema.ENEDIS_COLUMNS)
-    frame = frame[list(schema.ENEDIS_COLUMNS)].copy()
+    frame = _conform(
+        frame,
+        schema.enedis_header,
+        schema.ENEDIS_REQUIRED,
+        schema.ENEDIS_COLUMNS,
+        "Enedis",
+    )
 
     frame["annee"] = schema.year_from(frame["annee"])
     for column in ("code_commune", "code_departement", "code_region", "code_iris"):
