@@ -54,6 +54,7 @@ def _texts(values: np.ndarray, kind: str) -> list[str]:
 
 
 def _kind(series: pd.Series) -> str:
+    """Return how a column is written: M dates, f floats, i/b integers, O text."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return "O"

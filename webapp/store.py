@@ -47,6 +47,8 @@ REFRESH_LOCK = Path("refresh") / "lock"
 #: Seconds a worker waits to be replaced after asking for a graceful reload,
 #: before it loads the new data itself (the master may not have reloaded).
 RELOAD_FALLBACK_SECONDS = 120.0
+#: Flags creating a reload claim file only if no worker created it first.
+CLAIM_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
 
 #: Altitude bands of the statistics pages, in metres.
 ALTITUDE_BANDS = (
@@ -1103,9 +1105,6 @@ class MasterReload:
             self.master_pid,
         )
         return True
-
-
-CLAIM_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
 
 
 def _snapshot_key(sources: dict[str, dict], stamp: str | None) -> tuple:
